@@ -1,0 +1,1 @@
+"""The ``hccai`` command-line tool (headless use, batch work on cohorts)."""

@@ -1,0 +1,83 @@
+"""The foundation's own `hccai demo` steps: the synthetic sample patient and the model-loading library."""
+
+from __future__ import annotations
+
+import logging
+
+from .demo import DemoContext
+
+__all__ = ["sample_patient_step", "models_step"]
+
+CT_WINDOW = (60.0, 400.0)  # (level, width): abdominal soft tissue
+
+
+def sample_patient_step(context: DemoContext) -> None:
+    """Show the synthetic patient: CT phases with ground-truth outlines, MAA SPECT projection, structure volumes."""
+    from .imaging.resample import resample_segmentation
+    from .report.figures import axial_montage, best_axial_slice, projection_figure
+    from .segmentation_stats import structure_volume_table
+
+    patient, section = context.patient, context.report.section("Synthetic sample patient")
+    section.text(
+        "A deterministic synthetic abdomen (analytic anatomy) with three CT phases and a 99mTc-MAA SPECT. The HCC "
+        "lesions enhance in the arterial phase and wash out in the portal venous phase (the LI-RADS hallmark); the "
+        "MAA SPECT has tumour-to-normal uptake ratio and lung shunt set by the generator."
+    )
+    section.key_values({k: v for k, v in patient.parameters.items() if not isinstance(v, (list, dict))})
+    truth = patient.truth
+    k = best_axial_slice(truth.mask("Tumor 1", allow_empty=True))
+    panels = [(phase.capitalize(), volume, CT_WINDOW) for phase, volume in patient.ct.items()]
+    section.figure(axial_montage(panels, k, truth), "Axial slice through the largest lesion, ground-truth outlines")
+    spect_truth = resample_segmentation(truth, patient.spect.geometry)
+    outlines = _subset(spect_truth, ("Liver", "Lung", "Tumor 1", "Tumor 2"))
+    section.figure(projection_figure(patient.spect, "MAA SPECT (coronal MIP)", outlines),
+                   "99mTc-MAA SPECT maximum-intensity projection with liver, lung and tumour outlines")
+    table = structure_volume_table(truth)
+    section.table(table, "Structure volumes (ground truth)")
+    context.results["sample_patient"] = {"structures_ml": dict(zip(table.iloc[:, 0], table.iloc[:, 1], strict=False))}
+
+    if context.scene is not None:
+        from .scene import dataframe_to_table_node, segmentation_to_node, volume_to_node
+
+        nodes = {phase: volume_to_node(context.scene, volume, f"Sample CT {phase}") for phase, volume in patient.ct.items()}
+        volume_to_node(context.scene, patient.spect, "Sample MAA SPECT")
+        segmentation_to_node(context.scene, truth, "Sample ground truth", reference_volume_node=nodes["portal venous"])
+        dataframe_to_table_node(context.scene, table, "Sample structure volumes")
+
+
+def _subset(segmentation, names):
+    from .imaging.segmentation import Segmentation
+
+    subset = Segmentation(segmentation.geometry, name=segmentation.name)
+    for name in names:
+        segment = segmentation.find(name)
+        if segment is not None:
+            subset.segments[segment.name] = segment
+    return subset
+
+
+def models_step(context: DemoContext) -> None:
+    """Report the model registry and the compute device every network would run on."""
+    from .models import list_models, select_device
+
+    section = context.report.section("Model-loading library")
+    try:
+        device = select_device(context.device)
+    except ImportError as error:
+        from .demo import StepSkipped
+
+        raise StepSkipped(f"PyTorch is not installed ({error}); pip install 'hcc-interventional-ai[ai]'") from error
+    logging.getLogger(__name__).info("Networks run on %s", device)
+    cards = list_models()
+    section.text(f"Networks run on: {device}. Registered model cards: {len(cards)}.")
+    if cards:
+        import pandas as pd
+
+        rows = [{"id": c.id, "version": c.version, "task": c.task, "format": c.format,
+                 "status": c.validation_status if hasattr(c, "validation_status") else ""} for c in cards]
+        section.table(pd.DataFrame(rows), "Model cards")
+    section.text(
+        "No clinically trained weights ship with this extension. Cards point to public pretrained models (verified "
+        "by SHA-256 on download) or to models this project trained on synthetic data, and say so."
+    )
+    context.results["models"] = {"device": str(device), "cards": [c.id for c in cards]}
