@@ -1,0 +1,515 @@
+import importlib
+import logging
+import os
+import sys
+
+import slicer
+import vtk
+from slicer import vtkMRMLMarkupsLineNode, vtkMRMLTableNode
+from slicer.i18n import tr as _
+from slicer.i18n import translate
+from slicer.parameterNodeWrapper import parameterNodeWrapper
+from slicer.ScriptedLoadableModule import (
+    ScriptedLoadableModule,
+    ScriptedLoadableModuleLogic,
+    ScriptedLoadableModuleTest,
+    ScriptedLoadableModuleWidget,
+)
+from slicer.util import VTKObservationMixin
+
+#: Our Python packages, reloaded (children first) by the module's Reload button in developer mode.
+LIBRARY_PACKAGES = ("AblationSimulatorLib", "HCCInterventionalAILib")
+
+#: Attribute that marks a markups line as an applicator of this module.
+APPLICATOR_ATTRIBUTE = "AblationSimulator.Applicator"
+#: Attribute that marks a table node as this module's applicator table.
+TABLE_ATTRIBUTE = "AblationSimulator.ApplicatorTable"
+#: Labels of the two control points of an applicator line, in order.
+POINT_LABELS = ("tip", "entry")
+
+
+#
+# AblationSimulator
+#
+
+
+class AblationSimulator(ScriptedLoadableModule):
+    """Thermal ablation planning: applicator placement today, ablation-zone prediction in the next release.
+
+    Uses ScriptedLoadableModule base class, available at:
+    https://github.com/Slicer/Slicer/blob/main/Base/Python/slicer/ScriptedLoadableModule.py
+    """
+
+    def __init__(self, parent):
+        ScriptedLoadableModule.__init__(self, parent)
+        self.parent.title = _("Ablation Simulator")
+        self.parent.categories = [translate("qSlicerAbstractCoreModule", "IGT") + "." + _("HCC Interventional AI")]
+        self.parent.dependencies = ["HCCInterventionalAI"]
+        self.parent.contributors = ["HCC Interventional AI contributors"]
+        self.parent.helpText = _("""
+Plan percutaneous thermal ablation (radiofrequency, microwave, cryo) of liver tumours: place applicators as
+lines from the tip (target) to the skin entry point and read their length and angle to the axial plane.
+Ablation-zone prediction, margins and confirmation arrive with the next release.
+See the <a href="https://github.com/hcc-interventional-ai/SlicerHCCInterventionalAI">documentation</a>.
+<br><b>Research software, not for clinical use.</b>
+""")
+        self.parent.acknowledgementText = _("""
+Developed by the HCC Interventional AI contributors. Built on 3D Slicer's scripted module template
+(Jean-Christophe Fillion-Robin, Kitware Inc., Andras Lasso, PerkLab, and Steve Pieper, Isomics, Inc.).
+""")
+
+
+#
+# Helpers (kept in this file so that the module loads on its own)
+#
+
+
+def moduleResourcePath(relativePath: str) -> str:
+    """Absolute path of a file in this module's Resources folder."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "Resources", relativePath)
+
+
+def ensurePythonRequirements(requirementsFile: str, requester: str) -> None:
+    """Install the packages of ``requirementsFile`` that are missing, after asking the user.
+
+    Uses ``slicer.packaging.pip_ensure`` (Slicer 5.10+), else a confirmation and ``slicer.util.pip_install``.
+
+    Raises:
+        RuntimeError: the user declined the installation.
+    """
+    try:
+        import slicer.packaging as packaging
+
+        pipEnsure = packaging.pip_ensure
+    except (ImportError, AttributeError):
+        pipEnsure = None
+    if pipEnsure is not None:
+        pipEnsure(packaging.load_requirements(requirementsFile), requester=requester)
+        return
+
+    import importlib.metadata
+    import re
+
+    with open(requirementsFile, encoding="utf-8") as file:
+        requirements = [line.split("#", 1)[0].strip() for line in file]
+    missing = []
+    for requirement in filter(None, requirements):
+        try:
+            importlib.metadata.version(re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0])
+        except importlib.metadata.PackageNotFoundError:
+            missing.append(requirement)
+    if not missing:
+        return
+    if not slicer.util.confirmOkCancelDisplay(
+        _("{requester} needs these Python packages: {packages}. Install them now?").format(
+            requester=requester, packages=", ".join(missing)),
+        windowTitle=_("Install Python packages"),
+    ):
+        raise RuntimeError(_("{requester} cannot run without: {packages}").format(
+            requester=requester, packages=", ".join(missing)))
+    slicer.util.pip_install(missing)
+
+
+def reloadLibraries(packageNames=LIBRARY_PACKAGES) -> None:
+    """Reload our library packages, deepest submodules first (Reload button in developer mode)."""
+    names = [name for name in sys.modules if name.split(".")[0] in packageNames]
+    for name in sorted(names, key=lambda n: n.count("."), reverse=True):
+        module = sys.modules.get(name)
+        if module is not None:
+            try:
+                importlib.reload(module)
+            except Exception:
+                logging.exception(f"Could not reload {name}")
+
+
+def showTableInLayout(tableNode) -> None:
+    """Switch to a layout with a table view and show ``tableNode`` in it."""
+    layoutManager = slicer.app.layoutManager() if getattr(slicer, "app", None) else None
+    if layoutManager is None:
+        return
+    layoutManager.setLayout(slicer.vtkMRMLLayoutNode.SlicerLayoutFourUpTableView)
+    applicationLogic = slicer.app.applicationLogic()
+    applicationLogic.GetSelectionNode().SetActiveTableID(tableNode.GetID())
+    applicationLogic.PropagateTableSelection()
+
+
+def definedPointCount(lineNode) -> int:
+    """Number of placed control points (a point still following the mouse is not counted)."""
+    if hasattr(lineNode, "GetNumberOfDefinedControlPoints"):
+        return lineNode.GetNumberOfDefinedControlPoints()
+    return lineNode.GetNumberOfControlPoints()
+
+
+#
+# AblationSimulatorParameterNode
+#
+
+
+@parameterNodeWrapper
+class AblationSimulatorParameterNode:
+    """
+    The parameters of the module.
+
+    currentApplicator - the applicator (markups line: point 1 = tip, point 2 = entry) shown in the panel.
+    applicatorTable - output table of all applicators (created when empty).
+    """
+
+    currentApplicator: vtkMRMLMarkupsLineNode
+    applicatorTable: vtkMRMLTableNode
+
+
+#
+# AblationSimulatorWidget
+#
+
+
+class AblationSimulatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    """Uses ScriptedLoadableModuleWidget base class, available at:
+    https://github.com/Slicer/Slicer/blob/main/Base/Python/slicer/ScriptedLoadableModule.py
+    """
+
+    #: Applicator events after which the panel and the table are refreshed (not during every drag).
+    APPLICATOR_EVENTS = ("PointPositionDefinedEvent", "PointEndInteractionEvent", "PointRemovedEvent")
+
+    def __init__(self, parent=None) -> None:
+        """Called when the user opens the module the first time and the widget is initialized."""
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
+        self.logic = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        self._observedApplicator = None
+
+    def setup(self) -> None:
+        """Called when the user opens the module the first time and the widget is initialized."""
+        ScriptedLoadableModuleWidget.setup(self)
+
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/AblationSimulator.ui"))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+
+        self.logic = AblationSimulatorLogic()
+
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+
+        self.ui.addApplicatorButton.connect("clicked(bool)", self.onAddApplicatorButton)
+        self.ui.updateTableButton.connect("clicked(bool)", self.onUpdateTableButton)
+
+        self.initializeParameterNode()
+
+    def cleanup(self) -> None:
+        """Called when the application closes and the module widget is destroyed."""
+        self.removeObservers()
+
+    def enter(self) -> None:
+        """Called each time the user opens this module."""
+        self.initializeParameterNode()
+
+    def exit(self) -> None:
+        """Called each time the user opens a different module."""
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self._parameterNodeGuiTag = None
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
+
+    def onSceneStartClose(self, caller, event) -> None:
+        """Called just before the scene is closed."""
+        self._observeApplicator(None)
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event) -> None:
+        """Called just after the scene is closed."""
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def onReload(self) -> None:
+        """Reload the libraries (children first), then the module (developer mode)."""
+        reloadLibraries()
+        ScriptedLoadableModuleWidget.onReload(self)
+
+    def initializeParameterNode(self) -> None:
+        """Ensure parameter node exists and observed."""
+        self.setParameterNode(self.logic.getParameterNode())
+        if not self._parameterNode.currentApplicator:
+            applicators = self.logic.applicatorNodes()
+            if applicators:
+                self._parameterNode.currentApplicator = applicators[-1]
+
+    def setParameterNode(self, inputParameterNode) -> None:
+        """Set and observe parameter node (the GUI follows it through SlicerParameterName properties)."""
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
+        self._parameterNode = inputParameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
+        self._onParameterNodeModified()
+
+    def _onParameterNodeModified(self, caller=None, event=None) -> None:
+        applicator = self._parameterNode.currentApplicator if self._parameterNode else None
+        self._observeApplicator(applicator)
+        self._updateApplicatorInfo()
+
+    def _observeApplicator(self, lineNode) -> None:
+        if lineNode is self._observedApplicator:
+            return
+        if self._observedApplicator is not None:
+            for event in self.APPLICATOR_EVENTS:
+                self.removeObserver(self._observedApplicator, getattr(slicer.vtkMRMLMarkupsNode, event),
+                                    self.onApplicatorModified)
+        self._observedApplicator = lineNode
+        if lineNode is not None:
+            for event in self.APPLICATOR_EVENTS:
+                self.addObserver(lineNode, getattr(slicer.vtkMRMLMarkupsNode, event), self.onApplicatorModified)
+
+    def onApplicatorModified(self, caller, event) -> None:
+        """Label the points, refresh the panel and, when there is one, the applicator table."""
+        self.logic.labelApplicatorPoints(caller)
+        self._updateApplicatorInfo()
+        if self._parameterNode and self._parameterNode.applicatorTable and definedPointCount(caller) == 2:
+            with slicer.util.tryWithErrorDisplay(_("Failed to update the applicator table."), show=False):
+                self.logic.applicatorsTable(tableNode=self._parameterNode.applicatorTable, show=False)
+
+    def _updateApplicatorInfo(self) -> None:
+        lineNode = self._parameterNode.currentApplicator if self._parameterNode else None
+        if lineNode is None:
+            self.ui.applicatorInfoLabel.text = _("No applicator selected.")
+            return
+        placed = definedPointCount(lineNode)
+        if placed < 2:
+            self.ui.applicatorInfoLabel.text = _("{placed} of 2 points placed (tip first, then entry).").format(
+                placed=placed)
+            return
+        try:
+            applicator = self.logic.applicatorFromNode(lineNode)
+        except ImportError:
+            self.ui.applicatorInfoLabel.text = _("Click <b>Update applicator table</b> to install the packages "
+                                                 "this module needs.")
+            return
+        except ValueError as error:
+            self.ui.applicatorInfoLabel.text = str(error)
+            return
+        tip = applicator.tip_ras
+        self.ui.applicatorInfoLabel.text = _(
+            "Length <b>{length:.1f} mm</b>, <b>{angle:.1f}°</b> to the axial plane; "
+            "tip R {r:.1f}, A {a:.1f}, S {s:.1f} mm.").format(
+            length=applicator.length_mm, angle=applicator.insertion_angle_deg, r=tip[0], a=tip[1], s=tip[2])
+
+    def onAddApplicatorButton(self) -> None:
+        """Create a new applicator and start placing its tip, then its entry point."""
+        with slicer.util.tryWithErrorDisplay(_("Failed to add an applicator."), waitCursor=True):
+            lineNode = self.logic.addApplicator()
+            self._parameterNode.currentApplicator = lineNode
+            self.logic.startPlacement(lineNode)
+            self.ui.statusLabel.text = _("Click the tip (target), then the skin entry point, in any view.")
+
+    def onUpdateTableButton(self) -> None:
+        """Write every applicator's geometry into the output table and show it."""
+        with slicer.util.tryWithErrorDisplay(_("Failed to update the applicator table."), waitCursor=True):
+            self.logic.installRequirements()
+            tableNode = self.logic.applicatorsTable(tableNode=self._parameterNode.applicatorTable)
+            self._parameterNode.applicatorTable = tableNode
+            self.ui.statusLabel.text = _("{count} applicator(s) in table '{table}'.").format(
+                count=tableNode.GetNumberOfRows(), table=tableNode.GetName())
+            self._updateApplicatorInfo()
+
+
+#
+# AblationSimulatorLogic
+#
+
+
+class AblationSimulatorLogic(ScriptedLoadableModuleLogic):
+    """Computations of the module, usable without the GUI (e.g. from the Slicer Python console):
+
+    .. code-block:: python
+
+        logic = slicer.util.getModuleLogic("AblationSimulator")
+        line = logic.addApplicator(tipRAS=(10, -20, 5), entryRAS=(40, -20, 45), name="MWA 1")
+        applicator = logic.applicatorFromNode(line)   # AblationSimulatorLib.Applicator (LPS)
+        applicator.length_mm, applicator.insertion_angle_deg     # 50.0, 53.13
+        table = logic.applicatorsTable()                          # new table of all applicators
+
+    An applicator is a markups line whose control point 1 is the tip and point 2 the skin entry. Geometry
+    comes from ``AblationSimulatorLib``, MRML conversion from ``HCCInterventionalAILib.scene``.
+    Uses ScriptedLoadableModuleLogic base class, available at:
+    https://github.com/Slicer/Slicer/blob/main/Base/Python/slicer/ScriptedLoadableModule.py
+    """
+
+    def __init__(self) -> None:
+        """Called when the logic class is instantiated. Can be used for initializing member variables."""
+        ScriptedLoadableModuleLogic.__init__(self)
+
+    def getParameterNode(self):
+        """The module's parameter node (typed wrapper around the scene's scripted module node)."""
+        return AblationSimulatorParameterNode(super().getParameterNode())
+
+    def installRequirements(self) -> None:
+        """Install this module's Python requirements if missing (asks first)."""
+        ensurePythonRequirements(moduleResourcePath("requirements.txt"), requester="Ablation Simulator")
+
+    def addApplicator(self, tipRAS=None, entryRAS=None, name: str | None = None):
+        """Add a NEW applicator line to the scene.
+
+        Args:
+            tipRAS: tip position (RAS mm); with ``entryRAS``, the line is complete. Without points the line
+                is empty, ready for :meth:`startPlacement`.
+            entryRAS: skin entry position (RAS mm).
+            name: node name, made unique ("Applicator", "Applicator_1", ...).
+
+        Returns:
+            The ``vtkMRMLMarkupsLineNode``.
+
+        Raises:
+            ValueError: only one of the two points, or tip and entry at the same place.
+        """
+        from HCCInterventionalAILib.scene import line_to_markups, unique_node_name
+
+        scene = slicer.mrmlScene
+        baseName = name or _("Applicator")
+        if (tipRAS is None) != (entryRAS is None):
+            raise ValueError(_("Give both the tip and the entry point, or neither."))
+        if tipRAS is not None:
+            from AblationSimulatorLib import Applicator
+
+            applicator = Applicator.from_ras(tipRAS, entryRAS, baseName)  # validates the geometry
+            lineNode = line_to_markups(scene, applicator.tip_lps, applicator.entry_lps, baseName, labels=POINT_LABELS)
+        else:
+            lineNode = scene.AddNewNodeByClass("vtkMRMLMarkupsLineNode", unique_node_name(scene, baseName))
+        lineNode.SetAttribute(APPLICATOR_ATTRIBUTE, "1")
+        lineNode.CreateDefaultDisplayNodes()
+        displayNode = lineNode.GetDisplayNode()
+        if displayNode is not None:
+            displayNode.SetSelectedColor(0.15, 0.35, 0.85)
+            if hasattr(displayNode, "SetLineThickness"):
+                displayNode.SetLineThickness(0.3)
+        return lineNode
+
+    def startPlacement(self, lineNode) -> None:
+        """Enter click-to-place mode for ``lineNode``: the next two clicks place its tip, then its entry."""
+        if not getattr(slicer, "app", None):
+            raise RuntimeError(_("Interactive placement needs the Slicer application."))
+        applicationLogic = slicer.app.applicationLogic()
+        selectionNode = applicationLogic.GetSelectionNode()
+        selectionNode.SetReferenceActivePlaceNodeClassName("vtkMRMLMarkupsLineNode")
+        selectionNode.SetActivePlaceNodeID(lineNode.GetID())
+        interactionNode = applicationLogic.GetInteractionNode()
+        interactionNode.SetPlaceModePersistence(0)
+        interactionNode.SetCurrentInteractionMode(interactionNode.Place)
+
+    def labelApplicatorPoints(self, lineNode) -> None:
+        """Name the line's control points "tip" and "entry" (in that order)."""
+        for index, label in enumerate(POINT_LABELS[: lineNode.GetNumberOfControlPoints()]):
+            if lineNode.GetNthControlPointLabel(index) != label:
+                lineNode.SetNthControlPointLabel(index, label)
+
+    def applicatorNodes(self) -> list:
+        """Every applicator line of the scene (lines created by this module), in scene order."""
+        scene = slicer.mrmlScene
+        nodes = [scene.GetNthNodeByClass(i, "vtkMRMLMarkupsLineNode")
+                 for i in range(scene.GetNumberOfNodesByClass("vtkMRMLMarkupsLineNode"))]
+        return [node for node in nodes if node.GetAttribute(APPLICATOR_ATTRIBUTE) == "1"]
+
+    def applicatorFromNode(self, lineNode):
+        """The ``AblationSimulatorLib.Applicator`` (LPS geometry) of a line: point 1 = tip, point 2 = entry.
+
+        Raises:
+            ValueError: the line does not have both points, or they coincide.
+        """
+        from AblationSimulatorLib import Applicator
+        from HCCInterventionalAILib.scene import markups_line_to_points
+
+        tip, entry = markups_line_to_points(lineNode)
+        return Applicator(tuple(tip), tuple(entry), lineNode.GetName())
+
+    def applicatorsTable(self, lineNodes=None, tableNode=None, show: bool = True):
+        """Table of applicators: name, tip and entry (RAS mm), length (mm), angle to the axial plane (deg).
+
+        Args:
+            lineNodes: the applicator lines (default: :meth:`applicatorNodes`); lines without both points are
+                skipped.
+            tableNode: this module's own output table to refresh in place; None creates a NEW table
+                ("Applicators"). Tables that are not this module's output are never overwritten.
+            show: show the table in the table view of the layout.
+
+        Returns:
+            The table node.
+        """
+        from AblationSimulatorLib import applicators_table
+        from HCCInterventionalAILib.scene import dataframe_to_table_node
+
+        nodes = self.applicatorNodes() if lineNodes is None else list(lineNodes)
+        applicators = []
+        for node in nodes:
+            if definedPointCount(node) != 2:
+                continue
+            try:
+                applicators.append(self.applicatorFromNode(node))
+            except ValueError as error:
+                logging.warning(f"Skipping applicator '{node.GetName()}': {error}")
+        scene = slicer.mrmlScene
+        newTable = dataframe_to_table_node(scene, applicators_table(applicators), _("Applicators"))
+        newTable.SetAttribute(TABLE_ATTRIBUTE, "1")
+        if tableNode is not None and tableNode.GetAttribute(TABLE_ATTRIBUTE) == "1":
+            tableNode.CopyContent(newTable, True)
+            scene.RemoveNode(newTable)
+        else:
+            tableNode = newTable
+        if show:
+            showTableInLayout(tableNode)
+        return tableNode
+
+
+#
+# AblationSimulatorTest
+#
+
+
+class AblationSimulatorTest(ScriptedLoadableModuleTest):
+    """
+    Self test of the module, run inside Slicer (Developer mode › Reload and Test).
+    Uses ScriptedLoadableModuleTest base class, available at:
+    https://github.com/Slicer/Slicer/blob/main/Base/Python/slicer/ScriptedLoadableModule.py
+    """
+
+    def setUp(self):
+        """Do whatever is needed to reset the state - typically a scene clear will be enough."""
+        slicer.mrmlScene.Clear()
+
+    def runTest(self):
+        """Run as few or as many tests as needed here."""
+        self.setUp()
+        self.test_ApplicatorTable()
+
+    def test_ApplicatorTable(self):
+        """Two applicators with hand-computed geometry.
+
+        A1: tip RAS (10, -20, 5), entry (40, -20, 45): Δ = (30, 0, 40) → length 50 mm, atan(40/30) = 53.13°.
+        A2: tip (0, 0, 0), entry (0, 60, 0): in the axial plane → length 60 mm, 0°.
+        """
+        self.delayDisplay("Adding applicators")
+        logic = AblationSimulatorLogic()
+        logic.installRequirements()
+        first = logic.addApplicator(tipRAS=(10, -20, 5), entryRAS=(40, -20, 45), name="A1")
+        logic.addApplicator(tipRAS=(0, 0, 0), entryRAS=(0, 60, 0), name="A2")
+        logic.addApplicator(name="Unplaced")  # no points yet: left out of the table
+        self.assertEqual(first.GetNthControlPointLabel(0), "tip")
+
+        table = logic.applicatorsTable()
+        self.assertEqual(table.GetNumberOfRows(), 2)
+        lengthColumn = table.GetColumnIndex("Length (mm)")
+        angleColumn = table.GetColumnIndex("Angle to axial plane (deg)")
+        self.assertAlmostEqual(float(table.GetCellText(0, lengthColumn)), 50.0, places=3)
+        self.assertAlmostEqual(float(table.GetCellText(0, angleColumn)), 53.1301, places=3)
+        self.assertAlmostEqual(float(table.GetCellText(1, lengthColumn)), 60.0, places=3)
+        self.assertAlmostEqual(float(table.GetCellText(1, angleColumn)), 0.0, places=3)
+
+        # Moving the entry point and refreshing updates the same (output) table in place.
+        first.SetNthControlPointPosition(1, 10, -20, 55)
+        same = logic.applicatorsTable(tableNode=table)
+        self.assertIs(same, table)
+        self.assertAlmostEqual(float(table.GetCellText(0, angleColumn)), 90.0, places=3)
+        self.delayDisplay("Test passed")

@@ -1,0 +1,700 @@
+import importlib
+import logging
+import os
+import sys
+from enum import Enum
+from typing import Annotated
+
+import slicer
+import vtk
+from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
+from slicer.i18n import tr as _
+from slicer.i18n import translate
+from slicer.parameterNodeWrapper import WithinRange, parameterNodeWrapper
+from slicer.ScriptedLoadableModule import (
+    ScriptedLoadableModule,
+    ScriptedLoadableModuleLogic,
+    ScriptedLoadableModuleTest,
+    ScriptedLoadableModuleWidget,
+)
+from slicer.util import VTKObservationMixin
+
+#: Our Python packages, reloaded (children first) by the module's Reload button in developer mode.
+LIBRARY_PACKAGES = ("HCCInterventionalAILib",)
+
+#: Attribute set on every node the sample loader creates (the data are computer generated).
+SYNTHETIC_ATTRIBUTE = "HCCInterventionalAI.Synthetic"
+
+
+#
+# HCCInterventionalAI
+#
+
+
+class HCCInterventionalAI(ScriptedLoadableModule):
+    """Main module of the HCC Interventional AI extension: sample data, AI segmentation, structure volumes.
+
+    Uses ScriptedLoadableModule base class, available at:
+    https://github.com/Slicer/Slicer/blob/main/Base/Python/slicer/ScriptedLoadableModule.py
+    """
+
+    def __init__(self, parent):
+        ScriptedLoadableModule.__init__(self, parent)
+        self.parent.title = _("HCC Interventional AI")
+        self.parent.categories = [translate("qSlicerAbstractCoreModule", "IGT") + "." + _("HCC Interventional AI")]
+        self.parent.dependencies = []
+        self.parent.contributors = ["HCC Interventional AI contributors"]
+        self.parent.helpText = _("""
+AI-assisted tools for image-guided treatment of liver cancer (hepatocellular carcinoma):
+load the built-in <b>synthetic</b> sample patient, segment liver, tumours and vessels with a registered model
+(each model card states its intended use and validation status), and measure structure volumes and the liver
+tumour burden. See the <a href="https://github.com/hcc-interventional-ai/SlicerHCCInterventionalAI">documentation</a>.
+<br><b>Research software, not for clinical use.</b>
+""")
+        self.parent.acknowledgementText = _("""
+Developed by the HCC Interventional AI contributors. Built on 3D Slicer's scripted module template
+(Jean-Christophe Fillion-Robin, Kitware Inc., Andras Lasso, PerkLab, and Steve Pieper, Isomics, Inc.),
+MONAI and PyTorch.
+""")
+
+
+#
+# Helpers shared by the widget and the logic (kept in this file so that the module loads on its own)
+#
+
+
+def moduleResourcePath(relativePath: str) -> str:
+    """Absolute path of a file in this module's Resources folder."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "Resources", relativePath)
+
+
+def ensurePythonRequirements(requirementsFile: str, requester: str) -> None:
+    """Install the packages listed in ``requirementsFile`` that are missing, after asking the user.
+
+    Uses ``slicer.packaging.pip_ensure`` (Slicer 5.10+); older Slicer versions ask with a confirmation
+    dialog and install with ``slicer.util.pip_install``.
+
+    Raises:
+        RuntimeError: the user declined the installation.
+    """
+    try:
+        import slicer.packaging as packaging
+
+        pipEnsure = packaging.pip_ensure
+    except (ImportError, AttributeError):
+        pipEnsure = None
+    if pipEnsure is not None:
+        pipEnsure(packaging.load_requirements(requirementsFile), requester=requester)
+        return
+
+    import importlib.metadata
+    import re
+
+    with open(requirementsFile, encoding="utf-8") as file:
+        requirements = [line.split("#", 1)[0].strip() for line in file]
+    missing = []
+    for requirement in filter(None, requirements):
+        distribution = re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0]
+        try:
+            importlib.metadata.version(distribution)
+        except importlib.metadata.PackageNotFoundError:
+            missing.append(requirement)
+    if not missing:
+        return
+    if not slicer.util.confirmOkCancelDisplay(
+        _("{requester} needs these Python packages: {packages}. Install them now?").format(
+            requester=requester, packages=", ".join(missing)),
+        windowTitle=_("Install Python packages"),
+    ):
+        raise RuntimeError(_("{requester} cannot run without: {packages}").format(
+            requester=requester, packages=", ".join(missing)))
+    slicer.util.pip_install(missing)
+
+
+def ensurePyTorch() -> None:
+    """Make sure PyTorch is installed, through the PyTorch extension (asks the user first).
+
+    Raises:
+        RuntimeError: the PyTorch extension is missing or the user declined the installation.
+    """
+    try:
+        import PyTorchUtils
+    except ModuleNotFoundError as error:
+        raise RuntimeError(_("This feature needs the PyTorch extension: install it from the Extensions Manager "
+                             "and restart Slicer.")) from error
+    torchLogic = PyTorchUtils.PyTorchUtilsLogic()
+    if not torchLogic.torchInstalled():
+        torch = torchLogic.installTorch(askConfirmation=True)
+        if torch is None:
+            raise RuntimeError(_("PyTorch is required for AI segmentation and was not installed."))
+
+
+def reloadLibraries(packageNames=LIBRARY_PACKAGES) -> None:
+    """Reload our library packages, deepest submodules first (used by the Reload button in developer mode)."""
+    names = [name for name in sys.modules if name.split(".")[0] in packageNames]
+    for name in sorted(names, key=lambda n: n.count("."), reverse=True):
+        module = sys.modules.get(name)
+        if module is not None:
+            try:
+                importlib.reload(module)
+            except Exception:  # a module that cannot be reloaded is reported, not fatal
+                logging.exception(f"Could not reload {name}")
+
+
+def progressToWidgets(progressBar, statusLabel):
+    """A progress callback (fraction 0–1, message) that updates a progress bar and label and keeps the GUI alive."""
+
+    def callback(fraction: float, message: str) -> None:
+        progressBar.value = int(round(100 * fraction))
+        if message:
+            statusLabel.text = message
+        slicer.app.processEvents()
+
+    return callback
+
+
+def showSegmentationIn3D(segmentationNode) -> None:
+    """Show a segmentation in slice views and, as closed surfaces, in the 3D view."""
+    segmentationNode.CreateDefaultDisplayNodes()
+    segmentationNode.CreateClosedSurfaceRepresentation()
+    displayNode = segmentationNode.GetDisplayNode()
+    displayNode.SetVisibility(True)
+    displayNode.SetVisibility3D(True)
+    layoutManager = slicer.app.layoutManager() if getattr(slicer, "app", None) else None
+    if layoutManager is not None and layoutManager.threeDViewCount:
+        layoutManager.threeDWidget(0).threeDView().resetFocalPoint()
+
+
+def showTableInLayout(tableNode) -> None:
+    """Switch to a layout with a table view and show ``tableNode`` in it."""
+    layoutManager = slicer.app.layoutManager() if getattr(slicer, "app", None) else None
+    if layoutManager is None:
+        return
+    layoutManager.setLayout(slicer.vtkMRMLLayoutNode.SlicerLayoutFourUpTableView)
+    applicationLogic = slicer.app.applicationLogic()
+    applicationLogic.GetSelectionNode().SetActiveTableID(tableNode.GetID())
+    applicationLogic.PropagateTableSelection()
+
+
+#
+# HCCInterventionalAIParameterNode
+#
+
+
+class SampleSize(Enum):
+    """Size of the synthetic sample patient (stored by member name: never rename members)."""
+
+    STANDARD = "standard"
+    SMALL = "small"
+
+    def label(self) -> str:
+        return {SampleSize.STANDARD: _("Standard"), SampleSize.SMALL: _("Small (quick)")}[self]
+
+
+class ComputeDevice(Enum):
+    """Where networks run (stored by member name: never rename members)."""
+
+    AUTO = "auto"
+    CPU = "cpu"
+    CUDA = "cuda"
+
+    def label(self) -> str:
+        return {ComputeDevice.AUTO: _("Automatic (GPU if available)"), ComputeDevice.CPU: _("CPU"),
+                ComputeDevice.CUDA: _("CUDA GPU")}[self]
+
+
+@parameterNodeWrapper
+class HCCInterventionalAIParameterNode:
+    """
+    The parameters of the module.
+
+    sampleSize - size of the synthetic sample patient to generate.
+    sampleSeed - random seed of the sample patient (the same seed gives the same patient).
+    inputVolume - the volume to segment.
+    modelId - id of the segmentation model card (filled from the model registry).
+    device - where the network runs.
+    statsSegmentation - the segmentation whose structure volumes are measured.
+    """
+
+    sampleSize: SampleSize = SampleSize.STANDARD
+    sampleSeed: Annotated[int, WithinRange(0, 1000000)] = 7
+    inputVolume: vtkMRMLScalarVolumeNode
+    modelId: str = ""
+    device: ComputeDevice = ComputeDevice.AUTO
+    statsSegmentation: vtkMRMLSegmentationNode
+
+
+#
+# HCCInterventionalAIWidget
+#
+
+
+class HCCInterventionalAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    """Uses ScriptedLoadableModuleWidget base class, available at:
+    https://github.com/Slicer/Slicer/blob/main/Base/Python/slicer/ScriptedLoadableModule.py
+    """
+
+    def __init__(self, parent=None) -> None:
+        """Called when the user opens the module the first time and the widget is initialized."""
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)  # needed for parameter node observation
+        self.logic = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        self._cancelToken = None
+        self._modelIds = []
+
+    def setup(self) -> None:
+        """Called when the user opens the module the first time and the widget is initialized."""
+        ScriptedLoadableModuleWidget.setup(self)
+
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/HCCInterventionalAI.ui"))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+
+        self.logic = HCCInterventionalAILogic()
+
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+
+        self.ui.segmentationProgressBar.hide()
+        self.ui.loadSampleButton.connect("clicked(bool)", self.onLoadSampleButton)
+        self.ui.segmentButton.connect("clicked(bool)", self.onSegmentButton)
+        self.ui.computeVolumesButton.connect("clicked(bool)", self.onComputeVolumesButton)
+        self.ui.modelComboBox.connect("currentIndexChanged(int)", self.onModelSelected)
+
+        self.populateModels(installIfMissing=False)
+        self.initializeParameterNode()
+
+    def cleanup(self) -> None:
+        """Called when the application closes and the module widget is destroyed."""
+        if self._cancelToken is not None:
+            self._cancelToken.cancel()
+        self.removeObservers()
+
+    def enter(self) -> None:
+        """Called each time the user opens this module."""
+        self.initializeParameterNode()
+
+    def exit(self) -> None:
+        """Called each time the user opens a different module."""
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self._parameterNodeGuiTag = None
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
+
+    def onSceneStartClose(self, caller, event) -> None:
+        """Called just before the scene is closed."""
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event) -> None:
+        """Called just after the scene is closed."""
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def onReload(self) -> None:
+        """Reload the libraries (children first), then the module (developer mode)."""
+        reloadLibraries()
+        ScriptedLoadableModuleWidget.onReload(self)
+
+    def initializeParameterNode(self) -> None:
+        """Ensure parameter node exists and observed; pick sensible default inputs."""
+        self.setParameterNode(self.logic.getParameterNode())
+        if not self._parameterNode.inputVolume:
+            firstVolumeNode = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+            if firstVolumeNode:
+                self._parameterNode.inputVolume = firstVolumeNode
+        if not self._parameterNode.statsSegmentation:
+            firstSegmentationNode = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLSegmentationNode")
+            if firstSegmentationNode:
+                self._parameterNode.statsSegmentation = firstSegmentationNode
+        self._selectModelInCombo(self._parameterNode.modelId)
+
+    def setParameterNode(self, inputParameterNode) -> None:
+        """Set and observe parameter node (the GUI follows it through SlicerParameterName properties)."""
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
+        self._parameterNode = inputParameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
+            self._checkCanApply()
+
+    def _checkCanApply(self, caller=None, event=None) -> None:
+        running = self._cancelToken is not None
+        parameters = self._parameterNode
+        canSegment = bool(parameters and parameters.inputVolume)
+        self.ui.segmentButton.enabled = running or canSegment
+        self.ui.segmentButton.toolTip = (
+            _("Stop the segmentation") if running
+            else _("Segment the input volume with the selected model") if canSegment
+            else _("Select an input volume"))
+        self.ui.computeVolumesButton.enabled = bool(parameters and parameters.statsSegmentation) and not running
+        self.ui.loadSampleButton.enabled = not running
+
+    # -- model list ------------------------------------------------------------------------------------
+    def populateModels(self, installIfMissing: bool = True) -> None:
+        """Fill the model combo box from the model registry (segmentation models only)."""
+        wasBlocked = self.ui.modelComboBox.blockSignals(True)
+        try:
+            self.ui.modelComboBox.clear()
+            self._modelIds = []
+            try:
+                if installIfMissing:
+                    self.logic.installRequirements()
+                cards = self.logic.segmentationModels()
+            except ImportError as error:
+                self.ui.modelInfoLabel.text = _(
+                    "The model list needs this module's Python packages ({error}). "
+                    "Click <b>Segment</b> to install them.").format(error=error)
+                return
+            except Exception as error:
+                logging.exception("Could not read the model cards")
+                self.ui.modelInfoLabel.text = _("Could not read the model cards: {error}").format(error=error)
+                return
+            for card in cards:
+                self.ui.modelComboBox.addItem(f"{card.name} ({card.key})")
+                self._modelIds.append(card.id)
+            if not cards:
+                self.ui.modelInfoLabel.text = _("No segmentation model card is registered. Add cards to "
+                                                "Resources/ModelCards or to the folder in $HCCAI_MODEL_CARDS.")
+        finally:
+            self.ui.modelComboBox.blockSignals(wasBlocked)
+        modelId = self._parameterNode.modelId if self._parameterNode else ""
+        self._selectModelInCombo(modelId or (self._modelIds[0] if self._modelIds else ""))
+
+    def _selectModelInCombo(self, modelId: str) -> None:
+        if modelId in self._modelIds:
+            index = self._modelIds.index(modelId)
+            if self.ui.modelComboBox.currentIndex != index:
+                self.ui.modelComboBox.currentIndex = index
+            else:
+                self.onModelSelected(index)
+
+    def onModelSelected(self, index: int) -> None:
+        """Store the chosen model in the parameter node and show its intended use and status."""
+        if index < 0 or index >= len(self._modelIds):
+            return
+        modelId = self._modelIds[index]
+        if self._parameterNode and self._parameterNode.modelId != modelId:
+            self._parameterNode.modelId = modelId
+        try:
+            self.ui.modelInfoLabel.text = self.logic.describeModel(modelId)
+        except Exception as error:
+            self.ui.modelInfoLabel.text = str(error)
+
+    # -- actions ---------------------------------------------------------------------------------------
+    def onLoadSampleButton(self) -> None:
+        """Generate the synthetic sample patient and add it to the scene."""
+        with slicer.util.tryWithErrorDisplay(_("Failed to load the sample patient."), waitCursor=True):
+            self.logic.installRequirements()
+            self.ui.sampleStatusLabel.text = _("Generating the synthetic patient...")
+            slicer.app.processEvents()
+            nodes = self.logic.loadSamplePatient(seed=self._parameterNode.sampleSeed,
+                                                 size=self._parameterNode.sampleSize.value)
+            self._parameterNode.inputVolume = nodes["ctDisplayed"]
+            self._parameterNode.statsSegmentation = nodes["segmentation"]
+            self.ui.sampleStatusLabel.text = _(
+                "Loaded {count} CT phases, the MAA SPECT and the ground truth (synthetic data).").format(
+                count=len(nodes["ct"]))
+
+    def onSegmentButton(self) -> None:
+        """Run the selected model (the button turns into Cancel while it runs)."""
+        if self._cancelToken is not None:
+            self._cancelToken.cancel()
+            self.ui.segmentationStatusLabel.text = _("Cancelling...")
+            return
+        with slicer.util.tryWithErrorDisplay(_("AI segmentation failed."), waitCursor=True):
+            self.logic.installRequirements(ai=True)
+            if not self._modelIds:
+                self.populateModels()
+            if not self._parameterNode.modelId:
+                raise ValueError(_("No segmentation model is selected (no model card is registered)."))
+
+            from HCCInterventionalAILib.progress import Cancelled, CancelToken
+
+            self._cancelToken = CancelToken()
+            self._setRunning(True)
+            try:
+                segmentationNode = self.logic.segment(
+                    self._parameterNode.inputVolume,
+                    self._parameterNode.modelId,
+                    device=self._parameterNode.device.value,
+                    progressCallback=progressToWidgets(self.ui.segmentationProgressBar,
+                                                       self.ui.segmentationStatusLabel),
+                    cancelToken=self._cancelToken,
+                )
+                self._parameterNode.statsSegmentation = segmentationNode
+                self.ui.segmentationStatusLabel.text = _("Created segmentation '{name}'.").format(
+                    name=segmentationNode.GetName())
+            except Cancelled:
+                self.ui.segmentationStatusLabel.text = _("Cancelled; nothing was added to the scene.")
+            finally:
+                self._cancelToken = None
+                self._setRunning(False)
+
+    def _setRunning(self, running: bool) -> None:
+        self.ui.segmentButton.text = _("Cancel") if running else _("Segment")
+        self.ui.segmentationProgressBar.setVisible(running)
+        self.ui.segmentationProgressBar.value = 0
+        self.ui.inputVolumeSelector.enabled = not running
+        self.ui.modelComboBox.enabled = not running
+        self.ui.deviceComboBox.enabled = not running
+        self._checkCanApply()
+
+    def onComputeVolumesButton(self) -> None:
+        """Measure segment volumes and the tumour burden into a new table."""
+        with slicer.util.tryWithErrorDisplay(_("Failed to compute structure volumes."), waitCursor=True):
+            self.logic.installRequirements()
+            tableNode, stats = self.logic.computeStructureVolumes(self._parameterNode.statsSegmentation)
+            if stats.tumor_burden_percent is None:
+                burden = _("no liver segment, so no tumour burden")
+            else:
+                burden = _("liver tumour burden {burden:.2f} % ({tumour:.1f} ml of tumour)").format(
+                    burden=stats.tumor_burden_percent, tumour=stats.total_tumor_ml)
+            self.ui.volumesResultLabel.text = _("Table '{table}': {count} segments; {burden}.").format(
+                table=tableNode.GetName(), count=len(stats.names), burden=burden)
+
+
+#
+# HCCInterventionalAILogic
+#
+
+
+class HCCInterventionalAILogic(ScriptedLoadableModuleLogic):
+    """Computations of the module, usable without the GUI (e.g. from the Slicer Python console):
+
+    .. code-block:: python
+
+        logic = slicer.util.getModuleLogic("HCCInterventionalAI")
+        nodes = logic.loadSamplePatient(seed=7, size="small")
+        table, stats = logic.computeStructureVolumes(nodes["segmentation"])
+        [card.id for card in logic.segmentationModels()]
+        segmentationNode = logic.segment(nodes["ct"]["portal venous"], "<model id>", device="auto")
+
+    Each method reads MRML nodes, converts them with the scene bridge (``HCCInterventionalAILib.scene``),
+    calls the headless library and writes the results into NEW, uniquely named nodes; inputs are never
+    modified. Uses ScriptedLoadableModuleLogic base class, available at:
+    https://github.com/Slicer/Slicer/blob/main/Base/Python/slicer/ScriptedLoadableModule.py
+    """
+
+    def __init__(self) -> None:
+        """Called when the logic class is instantiated. Can be used for initializing member variables."""
+        ScriptedLoadableModuleLogic.__init__(self)
+
+    def getParameterNode(self):
+        """The module's parameter node (typed wrapper around the scene's scripted module node)."""
+        return HCCInterventionalAIParameterNode(super().getParameterNode())
+
+    def installRequirements(self, ai: bool = False) -> None:
+        """Install this module's Python requirements if missing (asks first).
+
+        Args:
+            ai: also install PyTorch (through the PyTorch extension) and the AI packages (MONAI), in that
+                order, so that pip never pulls a generic torch build.
+        """
+        ensurePythonRequirements(moduleResourcePath("requirements.txt"), requester="HCC Interventional AI")
+        if ai:
+            ensurePyTorch()
+            ensurePythonRequirements(moduleResourcePath("requirements-ai.txt"), requester="HCC Interventional AI")
+
+    def loadSamplePatient(self, seed: int = 7, size: str = "standard", show: bool = True) -> dict:
+        """Generate the SYNTHETIC sample patient and add it to the scene as new nodes.
+
+        Args:
+            seed: random seed (the same seed gives identical images).
+            size: "standard" or "small" (coarser and quicker).
+            show: show the portal venous CT in the slice views and the ground truth in 3D.
+
+        Returns:
+            ``{"ct": {phase: volume node}, "ctDisplayed": the displayed CT node, "spect": MAA SPECT node,
+            "segmentation": ground-truth segmentation node}``; every node carries the attribute
+            ``HCCInterventionalAI.Synthetic`` = "1" and sits in one subject-hierarchy folder.
+        """
+        from HCCInterventionalAILib.sample import make_sample_patient
+        from HCCInterventionalAILib.scene import (
+            segmentation_to_node,
+            set_slice_view_layers,
+            show_volume,
+            volume_to_node,
+        )
+
+        patient = make_sample_patient(seed=int(seed), size=str(size))
+        scene = slicer.mrmlScene
+        ctNodes = {phase: volume_to_node(scene, volume, name=f"Synthetic CT {phase}")
+                   for phase, volume in patient.ct.items()}
+        displayedPhase = next((phase for phase in ctNodes if "portal" in phase), list(ctNodes)[-1])
+        spectNode = volume_to_node(scene, patient.spect, name="Synthetic MAA SPECT")
+        segmentationNode = segmentation_to_node(scene, patient.truth, name="Synthetic ground truth",
+                                                reference_volume_node=ctNodes[displayedPhase])
+        nodes = [*ctNodes.values(), spectNode, segmentationNode]
+        for node in nodes:
+            node.SetAttribute(SYNTHETIC_ATTRIBUTE, "1")
+
+        shNode = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
+        if shNode is not None:
+            folder = shNode.CreateFolderItem(shNode.GetSceneItemID(),
+                                             _("Synthetic sample patient (seed {seed})").format(seed=seed))
+            for node in nodes:
+                item = shNode.GetItemByDataNode(node)
+                if item:
+                    shNode.SetItemParent(item, folder)
+                else:  # no subject hierarchy plugins (headless MRML): create the item
+                    shNode.CreateItem(folder, node)
+
+        for node in ctNodes.values():
+            show_volume(node, window=400, level=40)
+        show_volume(spectNode, color="Inferno")
+        if show:
+            set_slice_view_layers(scene, background=ctNodes[displayedPhase])
+            showSegmentationIn3D(segmentationNode)
+            if getattr(slicer, "app", None):
+                slicer.util.resetSliceViews()
+        return {"ct": ctNodes, "ctDisplayed": ctNodes[displayedPhase], "spect": spectNode,
+                "segmentation": segmentationNode}
+
+    def segmentationModels(self) -> list:
+        """Model cards of the registered segmentation models (``HCCInterventionalAILib.models``)."""
+        from HCCInterventionalAILib.models import list_models
+
+        return list_models(task="segmentation")
+
+    def describeModel(self, modelId: str) -> str:
+        """HTML summary of a model card: intended use, validation status, licence, research-only status."""
+        from html import escape
+
+        from HCCInterventionalAILib.models import get_card
+
+        card = get_card(modelId)
+        status = (_("<b>Research use only — not for clinical use.</b>") if card.research_only
+                  else escape(card.validation_status))
+        lines = [
+            f"<b>{escape(card.name)}</b> ({escape(card.key)})",
+            _("Intended use: {text}").format(text=escape(card.intended_use)),
+            _("Validation: {text}").format(text=escape(card.validation_status)),
+            _("Licence: {text}").format(text=escape(card.licence)),
+            status,
+        ]
+        if card.limitations:
+            lines.insert(3, _("Limitations: {text}").format(text=escape(card.limitations)))
+        return "<br>".join(lines)
+
+    def segment(self, inputVolumeNode, modelId: str, device: str = "auto", progressCallback=None,
+                cancelToken=None, show: bool = True):
+        """Segment a volume with a registered model into a NEW segmentation node.
+
+        Args:
+            inputVolumeNode: the image to segment (not modified); for a model with several input channels
+                (e.g. CT phases), a list with one volume node per channel, in the card's channel order.
+            modelId: id of a model card (see :meth:`segmentationModels`). Weights are fetched and verified
+                on first use through the model-loading library.
+            device: "auto", "cpu" or "cuda".
+            progressCallback: called with (fraction 0–1, message).
+            cancelToken: ``HCCInterventionalAILib.progress.CancelToken``; cancelling raises ``Cancelled``.
+            show: show the result in the slice views and in 3D.
+
+        Returns:
+            The new segmentation node ("<volume> <model id> segmentation"), with the card's segment names,
+            colours and terminology.
+        """
+        from HCCInterventionalAILib.models import get_card, segment_volume
+        from HCCInterventionalAILib.progress import Progress
+        from HCCInterventionalAILib.scene import node_to_volume, segmentation_to_node
+
+        inputNodes = list(inputVolumeNode) if isinstance(inputVolumeNode, (list, tuple)) else [inputVolumeNode]
+        if not inputNodes or any(node is None for node in inputNodes):
+            raise ValueError(_("Select an input volume."))
+        card = get_card(modelId)
+        channels = [channel.name for channel in card.input.channels]
+        if len(channels) != len(inputNodes):
+            raise ValueError(_("Model {model} needs {count} input volumes ({channels}); got {given}.").format(
+                model=card.key, count=len(channels), channels=", ".join(channels), given=len(inputNodes)))
+        progress = Progress(progressCallback, cancelToken)
+        volumes = [node_to_volume(node) for node in inputNodes]
+        output = segment_volume(card, volumes[0] if len(volumes) == 1 else volumes, progress, device=device)
+        progress.check()
+        name = f"{inputNodes[0].GetName()} {card.id} segmentation"
+        segmentationNode = segmentation_to_node(slicer.mrmlScene, output.to_segmentation(name), name=name,
+                                                reference_volume_node=inputNodes[0])
+        segmentationNode.SetAttribute("HCCInterventionalAI.ModelCard", card.key)
+        if show:
+            showSegmentationIn3D(segmentationNode)
+        return segmentationNode
+
+    def computeStructureVolumes(self, segmentationNode, show: bool = True):
+        """Volumes (ml) of every segment and the liver tumour burden (%) into a NEW table node.
+
+        Args:
+            segmentationNode: the segmentation to measure (not modified).
+            show: show the table in the table view of the layout.
+
+        Returns:
+            ``(tableNode, stats)`` where ``stats`` is a
+            ``HCCInterventionalAILib.segmentation_stats.StructureVolumes``.
+        """
+        from HCCInterventionalAILib.scene import dataframe_to_table_node, node_to_segmentation
+        from HCCInterventionalAILib.segmentation_stats import structure_volumes
+
+        if segmentationNode is None:
+            raise ValueError(_("Select a segmentation."))
+        stats = structure_volumes(node_to_segmentation(segmentationNode))
+        tableNode = dataframe_to_table_node(slicer.mrmlScene, stats.to_dataframe(),
+                                            f"{segmentationNode.GetName()} volumes")
+        if show:
+            showTableInLayout(tableNode)
+        return tableNode, stats
+
+
+#
+# HCCInterventionalAITest
+#
+
+
+class HCCInterventionalAITest(ScriptedLoadableModuleTest):
+    """
+    Self test of the module, run inside Slicer (Developer mode › Reload and Test).
+    Uses ScriptedLoadableModuleTest base class, available at:
+    https://github.com/Slicer/Slicer/blob/main/Base/Python/slicer/ScriptedLoadableModule.py
+    """
+
+    def setUp(self):
+        """Do whatever is needed to reset the state - typically a scene clear will be enough."""
+        slicer.mrmlScene.Clear()
+
+    def runTest(self):
+        """Run as few or as many tests as needed here."""
+        self.setUp()
+        self.test_SampleAndVolumes()
+        self.setUp()
+        self.test_ModelRegistry()
+
+    def test_SampleAndVolumes(self):
+        """Load the small synthetic patient, then measure its ground truth."""
+        self.delayDisplay("Loading the synthetic sample patient")
+        logic = HCCInterventionalAILogic()
+        logic.installRequirements()
+        nodes = logic.loadSamplePatient(seed=7, size="small")
+        self.assertEqual(len(nodes["ct"]), 3)
+        self.assertIsNotNone(nodes["spect"].GetImageData())
+        segmentation = nodes["segmentation"].GetSegmentation()
+        self.assertIsNotNone(segmentation.GetSegmentIdBySegmentName("Liver"))
+        self.assertEqual(nodes["segmentation"].GetAttribute(SYNTHETIC_ATTRIBUTE), "1")
+
+        self.delayDisplay("Computing structure volumes")
+        tableNode, stats = logic.computeStructureVolumes(nodes["segmentation"])
+        self.assertEqual(tableNode.GetNumberOfRows(), len(stats.names) + (1 if stats.tumor_names else 0))
+        self.assertGreater(stats.volumes_ml[stats.names.index("Liver")], 100.0)  # an adult liver: > 100 ml
+        self.assertIsNotNone(stats.tumor_burden_percent)
+        self.assertGreater(stats.tumor_burden_percent, 0.0)
+        self.assertLess(stats.tumor_burden_percent, 100.0)
+        self.delayDisplay("Test passed")
+
+    def test_ModelRegistry(self):
+        """Every registered segmentation model has a card with an intended use and a status."""
+        logic = HCCInterventionalAILogic()
+        logic.installRequirements()
+        for card in logic.segmentationModels():
+            self.assertIn("Intended use", logic.describeModel(card.id))
+        self.delayDisplay("Test passed")

@@ -1,0 +1,128 @@
+"""Fetching a model's files into the cache on request, verified by SHA-256.
+
+Layout: ``<cache>/<id>/<version>/<filename>`` for plain files, ``<cache>/<id>/<version>/<extract_to>/`` for
+archives (the archive itself is deleted once unpacked). The cache folder is ``HCCAI_CACHE_DIR`` when set,
+else ``$XDG_CACHE_HOME/hccai/models`` (default ``~/.cache/hccai/models``).
+
+Nothing is downloaded at import time: only :func:`fetch_model` (and :func:`~.loading.load_model`, which calls
+it) downloads, and files already verified are reused without touching the network.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+
+from ..progress import Progress, ProgressCallback, as_progress
+from .archive import is_unpacked, unpack_archive
+from .card import ModelCard, ModelFile
+from .checksum import is_marked_verified, mark_verified, sha256_file, verified_marker
+from .download import download_file, part_path
+from .errors import ChecksumMismatchError
+
+__all__ = ["CACHE_ENV_VAR", "default_cache_dir", "fetch_model", "is_fetched", "model_directory"]
+
+logger = logging.getLogger(__name__)
+
+#: Environment variable overriding the cache folder.
+CACHE_ENV_VAR = "HCCAI_CACHE_DIR"
+_locks: dict[Path, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def default_cache_dir() -> Path:
+    """The model cache folder: ``$HCCAI_CACHE_DIR`` or ``~/.cache/hccai/models``."""
+    configured = os.environ.get(CACHE_ENV_VAR)
+    if configured:
+        return Path(configured).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hccai" / "models"
+
+
+def model_directory(card: ModelCard, cache_dir: str | Path | None = None) -> Path:
+    """The folder holding the files of ``card`` (which may not exist yet)."""
+    return Path(cache_dir or default_cache_dir()) / card.id / card.version
+
+
+def _is_ready(folder: Path, model_file: ModelFile) -> bool:
+    target = folder / model_file.target_name
+    if model_file.archive:
+        return is_unpacked(target, model_file.sha256)
+    return is_marked_verified(target, model_file.sha256)
+
+
+def is_fetched(card: ModelCard, cache_dir: str | Path | None = None) -> bool:
+    """True when every file of ``card`` is in the cache and verified (no hashing, no network)."""
+    folder = model_directory(card, cache_dir)
+    return all(_is_ready(folder, f) for f in card.files)
+
+
+def _folder_lock(folder: Path) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(folder.resolve(), threading.Lock())
+
+
+def _fetch_file(card: ModelCard, model_file: ModelFile, folder: Path, progress: Progress) -> None:
+    if _is_ready(folder, model_file):
+        progress.update(1.0, f"{model_file.target_name}: already in the cache")
+        return
+    path = folder / model_file.filename
+    if path.is_file() and not is_marked_verified(path, model_file.sha256):
+        if sha256_file(path) == model_file.sha256:  # e.g. copied in by hand
+            mark_verified(path, model_file.sha256)
+        else:
+            logger.warning("Deleting %s: its SHA-256 does not match the card", path)
+            path.unlink()
+    if not path.is_file():
+        url = card.file_url(model_file)
+        logger.info("Downloading %s for model %s from %s", model_file.filename, card.key, url)
+        actual = download_file(url, path, size=model_file.size, progress=progress.sub(0.0, 0.9))
+        part = part_path(path)
+        if actual != model_file.sha256:
+            part.unlink(missing_ok=True)
+            raise ChecksumMismatchError(model_file.filename, url, model_file.sha256, actual)
+        os.replace(part, path)
+        mark_verified(path, model_file.sha256)
+    if model_file.archive:
+        progress.update(0.95, f"Unpacking {model_file.filename}")
+        unpack_archive(path, model_file.archive, folder / model_file.target_name, model_file.sha256)
+        verified_marker(path).unlink(missing_ok=True)
+        path.unlink()
+    progress.update(1.0, f"{model_file.target_name}: ready")
+
+
+def fetch_model(card: ModelCard, *, cache_dir: str | Path | None = None,
+                progress: Progress | ProgressCallback | None = None) -> Path:
+    """Make sure every file of ``card`` is in the cache and verified; download what is missing.
+
+    Downloads resume from an earlier ``.part`` file. Each file's SHA-256 is checked against the card before
+    it is used; archives are unpacked atomically.
+
+    Args:
+        card: the model card.
+        cache_dir: cache folder; default :func:`default_cache_dir`.
+        progress: progress and cancellation (cancelling keeps the partial download for resuming).
+
+    Returns:
+        The model's folder, ``<cache>/<id>/<version>``.
+
+    Raises:
+        ChecksumMismatchError: a file's SHA-256 differs from the card's (the bad file is deleted).
+        ModelDownloadError: a file could not be downloaded or unpacked.
+        UnsafeModelError: an archive member would escape its folder.
+        Cancelled: the user cancelled.
+    """
+    progress = as_progress(progress)
+    folder = model_directory(card, cache_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    known = all(f.size for f in card.files)
+    sizes = [float(f.size) if known else 1.0 for f in card.files]
+    total = sum(sizes)
+    with _folder_lock(folder):
+        start = 0.0
+        for model_file, size in zip(card.files, sizes, strict=True):
+            end = start + size / total
+            _fetch_file(card, model_file, folder, progress.sub(start, end))
+            start = end
+    return folder

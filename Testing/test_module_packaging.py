@@ -1,0 +1,261 @@
+"""Packaging of the Slicer extension, checked statically (no CMake, no Slicer needed).
+
+* Each module's ``CMakeLists.txt`` lists in ``SCRIPTS`` every ``.py`` file of the module and of its library
+  package (recursively), and in ``RESOURCES`` every other file of ``Resources/`` and of the library package:
+  what is not listed is missing from the packaged extension, what is listed but absent breaks the build.
+* Every folder of a library package that holds Python files is a regular package (has ``__init__.py``).
+* The top-level ``CMakeLists.txt`` carries the extension metadata and adds every module.
+* Each module file defines the template's classes (``X``, ``XParameterNode``, ``XWidget``, ``XLogic``,
+  ``XTest``) with the right bases, checked with ``ast`` (the module files need Qt and cannot be imported here).
+* Icons are 128×128 PNG files; ``requirements.txt`` files pin nothing exactly and list nothing Slicer bundles.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import struct
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MODULES = ["HCCInterventionalAI", "AblationSimulator", "Y90Dosimetry"]
+
+#: Files that are never packaged.
+IGNORED_DIRS = {"__pycache__", ".pytest_cache", ".ruff_cache"}
+IGNORED_SUFFIXES = {".pyc", ".pyo"}
+
+
+# -- CMake parsing -----------------------------------------------------------------------------------------
+def _strip_comments(text: str) -> str:
+    """Drop ``#`` comments (outside quoted arguments)."""
+    lines = []
+    for line in text.splitlines():
+        in_quotes = False
+        for index, char in enumerate(line):
+            if char == '"':
+                in_quotes = not in_quotes
+            elif char == "#" and not in_quotes:
+                line = line[:index]
+                break
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _calls(text: str, command: str) -> list[list[str]]:
+    """Arguments (tokens, quotes removed) of every call to ``command``; quoted arguments may hold parentheses."""
+    calls = []
+    for match in re.finditer(rf"\b{re.escape(command)}\s*\(", text, flags=re.I):
+        depth, in_quotes, index = 1, False, match.end()
+        while index < len(text) and depth:
+            char = text[index]
+            if char == '"':
+                in_quotes = not in_quotes
+            elif not in_quotes:
+                depth += {"(": 1, ")": -1}.get(char, 0)
+            index += 1
+        body = text[match.end():index - 1]
+        calls.append([t[1:-1] if t.startswith('"') else t for t in re.findall(r'"[^"]*"|[^\s"]+', body)])
+    return calls
+
+
+def _variables(text: str) -> dict[str, list[str]]:
+    variables: dict[str, list[str]] = {}
+    for args in _calls(text, "set"):
+        if args:
+            variables[args[0]] = args[1:]
+    return variables
+
+
+def _expand(tokens: list[str], variables: dict[str, list[str]]) -> list[str]:
+    out: list[str] = []
+    for token in tokens:
+        whole = re.fullmatch(r"\$\{(\w+)\}", token)
+        if whole and whole.group(1) in variables and len(variables[whole.group(1)]) != 1:
+            out.extend(_expand(variables[whole.group(1)], variables))
+            continue
+        out.append(re.sub(r"\$\{(\w+)\}", lambda m: " ".join(variables.get(m.group(1), [m.group(0)])), token))
+    return out
+
+
+def module_cmake_lists(module: str) -> tuple[str, list[str], list[str], str]:
+    """(NAME, SCRIPTS, RESOURCES, raw text) of a module's ``slicerMacroBuildScriptedModule`` call."""
+    text = _strip_comments((ROOT / module / "CMakeLists.txt").read_text(encoding="utf-8"))
+    variables = _variables(text)
+    calls = _calls(text, "slicerMacroBuildScriptedModule")
+    assert len(calls) == 1, f"{module}/CMakeLists.txt must call slicerMacroBuildScriptedModule once"
+    sections: dict[str, list[str]] = {}
+    current = None
+    for token in calls[0]:
+        if token in {"NAME", "SCRIPTS", "RESOURCES", "WITH_GENERIC_TESTS", "WITH_SUBDIR", "VERBOSE"}:
+            current = token
+            sections.setdefault(token, [])
+        elif current is not None:
+            sections[current].append(token)
+    name = _expand(sections.get("NAME", []), variables)
+    scripts = _expand(sections.get("SCRIPTS", []), variables)
+    resources = _expand(sections.get("RESOURCES", []), variables)
+    return (name[0] if name else ""), scripts, resources, text
+
+
+# -- files on disk ------------------------------------------------------------------------------------------
+def _files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(
+        p for p in folder.rglob("*")
+        if p.is_file()
+        and not any(part in IGNORED_DIRS or part.startswith(".") for part in p.relative_to(folder).parts)
+        and p.suffix not in IGNORED_SUFFIXES
+    )
+
+
+def expected_lists(module: str) -> tuple[list[str], list[str]]:
+    """What SCRIPTS and RESOURCES must hold, from the files on disk (paths relative to the module folder)."""
+    base = ROOT / module
+    lib = base / f"{module}Lib"
+    scripts = [f"{module}.py"] + [p.relative_to(base).as_posix() for p in _files(lib) if p.suffix == ".py"]
+    resources = [p.relative_to(base).as_posix() for p in _files(base / "Resources")]
+    resources += [p.relative_to(base).as_posix() for p in _files(lib) if p.suffix != ".py"]
+    return scripts, resources
+
+
+def _cmake_block(variable: str, paths: list[str]) -> str:
+    return f"set({variable}\n" + "".join(f"  {p}\n" for p in paths) + "  )"
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_cmake_lists_match_files_on_disk(module):
+    name, scripts, resources, _ = module_cmake_lists(module)
+    assert name == module
+    want_scripts, want_resources = expected_lists(module)
+    problems = []
+    for kind, listed, wanted in (("SCRIPTS", scripts, want_scripts), ("RESOURCES", resources, want_resources)):
+        normalised = [p if p.endswith(".py") or kind == "RESOURCES" else f"{p}.py" for p in listed]
+        missing = sorted(set(wanted) - set(normalised))
+        extra = sorted(set(normalised) - set(wanted))
+        duplicated = sorted({p for p in normalised if normalised.count(p) > 1})
+        if missing:
+            problems.append(f"{kind} is missing (on disk, not packaged): {missing}")
+        if extra:
+            problems.append(f"{kind} lists files that do not exist: {extra}")
+        if duplicated:
+            problems.append(f"{kind} lists twice: {duplicated}")
+    assert not problems, (
+        f"{module}/CMakeLists.txt is out of date:\n  " + "\n  ".join(problems)
+        + "\nUp-to-date lists:\n" + _cmake_block("MODULE_PYTHON_SCRIPTS", want_scripts)
+        + "\n\n" + _cmake_block("MODULE_PYTHON_RESOURCES", want_resources)
+    )
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_library_folders_are_regular_packages(module):
+    lib = ROOT / module / f"{module}Lib"
+    assert (lib / "__init__.py").is_file(), f"{lib} needs an __init__.py"
+    folders = sorted({p.parent for p in _files(lib) if p.suffix == ".py"})
+    lacking = [f.relative_to(ROOT).as_posix() for f in folders if not (f / "__init__.py").is_file()]
+    assert not lacking, f"Python folders without __init__.py (namespace packages are not packaged reliably): {lacking}"
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_module_cmake_follows_the_template(module):
+    _, _, resources, text = module_cmake_lists(module)
+    assert re.search(rf"set\(\s*MODULE_NAME\s+{module}\s*\)", text), "MODULE_NAME must be the folder name"
+    assert "WITH_GENERIC_TESTS" in text
+    assert re.search(r"slicer_add_python_unittest\(\s*SCRIPT\s+\$\{MODULE_NAME\}\.py\s*\)", text), (
+        "the module's self test must be registered with slicer_add_python_unittest(SCRIPT ${MODULE_NAME}.py)"
+    )
+    assert re.search(r"add_subdirectory\(\s*Testing\s*\)", text)
+    for needed in (f"Resources/Icons/{module}.png", f"Resources/UI/{module}.ui", "Resources/requirements.txt"):
+        assert needed in resources, f"{needed} must be listed in RESOURCES"
+        assert (ROOT / module / needed).is_file(), f"{module}/{needed} is missing"
+    testing = (ROOT / module / "Testing" / "CMakeLists.txt").read_text(encoding="utf-8")
+    assert re.search(r"add_subdirectory\(\s*Python\s*\)", testing)
+    assert (ROOT / module / "Testing" / "Python" / "CMakeLists.txt").is_file()
+
+
+def test_extension_cmake():
+    text = _strip_comments((ROOT / "CMakeLists.txt").read_text(encoding="utf-8"))
+    variables = _variables(text)
+    assert re.search(r"cmake_minimum_required\(\s*VERSION\s+3\.\d+", text)
+    assert _calls(text, "project") == [["HCCInterventionalAI"]]
+    for key in ("EXTENSION_HOMEPAGE", "EXTENSION_CATEGORY", "EXTENSION_CONTRIBUTORS", "EXTENSION_DESCRIPTION",
+                "EXTENSION_ICONURL", "EXTENSION_SCREENSHOTURLS", "EXTENSION_DEPENDS"):
+        assert variables.get(key) and " ".join(variables[key]).strip(), f"{key} is not set"
+    assert variables["EXTENSION_HOMEPAGE"][0].startswith("https://")
+    assert variables["EXTENSION_CATEGORY"] == ["IGT"]
+    assert "Quantification" in " ".join(variables["EXTENSION_DESCRIPTION"])
+    assert "PyTorch" in variables["EXTENSION_DEPENDS"]
+    assert all(url.startswith("https://") for url in variables["EXTENSION_ICONURL"] + variables["EXTENSION_SCREENSHOTURLS"])
+    assert _calls(text, "find_package") == [["Slicer", "REQUIRED"]]
+    includes = [args[0] for args in _calls(text, "include")]
+    assert includes == ["${Slicer_USE_FILE}", "${Slicer_EXTENSION_GENERATE_CONFIG}", "${Slicer_EXTENSION_CPACK}"]
+    subdirectories = [args[0] for args in _calls(text, "add_subdirectory")]
+    assert sorted(subdirectories) == sorted(MODULES)
+
+
+# -- module files -------------------------------------------------------------------------------------------
+def _base_names(node: ast.ClassDef) -> list[str]:
+    return [b.attr if isinstance(b, ast.Attribute) else getattr(b, "id", "") for b in node.bases]
+
+
+def _decorator_names(node: ast.ClassDef) -> list[str]:
+    names = []
+    for d in node.decorator_list:
+        d = d.func if isinstance(d, ast.Call) else d
+        names.append(d.attr if isinstance(d, ast.Attribute) else getattr(d, "id", ""))
+    return names
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_module_file_has_the_template_classes(module):
+    tree = ast.parse((ROOT / module / f"{module}.py").read_text(encoding="utf-8"))
+    classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
+    expected = {
+        module: ["ScriptedLoadableModule"],
+        f"{module}Widget": ["ScriptedLoadableModuleWidget", "VTKObservationMixin"],
+        f"{module}Logic": ["ScriptedLoadableModuleLogic"],
+        f"{module}Test": ["ScriptedLoadableModuleTest"],
+        f"{module}ParameterNode": [],
+    }
+    for name, bases in expected.items():
+        assert name in classes, f"{module}.py has no class {name}"
+        assert all(b in _base_names(classes[name]) for b in bases), f"{name} must derive from {bases}"
+    assert "parameterNodeWrapper" in _decorator_names(classes[f"{module}ParameterNode"])
+    logic = classes[f"{module}Logic"]
+    methods = {n.name for n in logic.body if isinstance(n, ast.FunctionDef)}
+    assert "getParameterNode" in methods
+    # Logic methods are documented for use from the Python console.
+    undocumented = [n.name for n in logic.body if isinstance(n, ast.FunctionDef) and not n.name.startswith("_")
+                    and not ast.get_docstring(n)]
+    assert not undocumented, f"{module}Logic methods without a docstring: {undocumented}"
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG file"
+    return struct.unpack(">II", header[16:24])
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_icon(module):
+    assert _png_size(ROOT / module / "Resources" / "Icons" / f"{module}.png") == (128, 128)
+
+
+#: Packages Slicer ships (or the PyTorch extension provides): never install them into Slicer.
+BUNDLED = {"numpy", "scipy", "simpleitk", "vtk", "slicer-core", "slicer", "torch", "torchvision", "pydicom",
+           "dicomweb-client", "requests", "packaging", "pillow", "qt", "ctk", "pip", "setuptools"}
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_requirements(module):
+    files = sorted((ROOT / module / "Resources").glob("requirements*.txt"))
+    assert ROOT / module / "Resources" / "requirements.txt" in files
+    lines = [line for path in files for line in path.read_text(encoding="utf-8").splitlines()]
+    requirements = [line.split("#", 1)[0].strip() for line in lines]
+    requirements = [r for r in requirements if r]
+    for requirement in requirements:
+        assert "==" not in requirement, f"{module} pins {requirement} exactly"
+        name = re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0].lower()
+        assert name not in BUNDLED, f"{module} asks to install {name}, which Slicer or the PyTorch extension provides"
