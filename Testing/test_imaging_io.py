@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
-
 from HCCInterventionalAILib.imaging.dicom_io import (
     DicomSeriesError,
     list_dicom_series,
@@ -216,7 +215,13 @@ def test_slicer_seg_nrrd_names_colours_and_terminology(taranis_segmentation):
     """Values from the file's header (Segment<N>_Name/_Color/_Tags), as printed by `head` on the file."""
     seg = taranis_segmentation
     assert seg.names == [
-        "gallbladder", "liver", "Tumor 1", "Tumor 2", "perfused volume", "whole liver normal", "perfused normal"
+        "gallbladder",
+        "liver",
+        "Tumor 1",
+        "Tumor 2",
+        "perfused volume",
+        "whole liver normal",
+        "perfused normal",
     ]
     assert seg.segments["liver"].color == pytest.approx((0.866667, 0.509804, 0.396078))
     assert seg.segments["Tumor 1"].color == pytest.approx((0.945098, 0.839216, 0.568627))
@@ -227,6 +232,7 @@ def test_slicer_seg_nrrd_names_colours_and_terminology(taranis_segmentation):
     assert seg.geometry.spacing == pytest.approx((0.976562, 0.976562, 2.5))
 
 
+@pytest.mark.scene
 def test_slicer_seg_nrrd_masks_match_slicers_own_reader(taranis_segmentation):
     """Voxel counts per segment (layered labels, 4 layers) equal those of Slicer's C++ reader."""
     reference = _slicer_reading(_need(TARANIS / "patient_2_Segmentation.seg.nrrd"))
@@ -259,8 +265,9 @@ def _synthetic_segmentation() -> Segmentation:
         "probe track",
         (i == 15) & (j == 0),
         color=(0.1, 0.2, 0.3),
-        terminology=Terminology(Code("SCT", "260787004", "Physical object"), Code("SCT", "0000", "Probe"),
-                                (0.1, 0.2, 0.3)),
+        terminology=Terminology(
+            Code("SCT", "260787004", "Physical object"), Code("SCT", "0000", "Probe"), (0.1, 0.2, 0.3)
+        ),
     )
     seg.add("empty", np.zeros(geometry.shape, dtype=bool))  # no known terminology
     assert seg.segments["empty"].terminology is None
@@ -287,6 +294,7 @@ def test_write_segmentation_round_trip_through_our_reader(tmp_path):
         assert _codes(other.terminology) == _codes(segment.terminology)
 
 
+@pytest.mark.scene
 def test_written_segmentation_loads_in_slicer_with_names_colours_terminology(tmp_path):
     seg = _synthetic_segmentation()
     path = write_segmentation(seg, tmp_path / "synthetic.seg.nrrd")
@@ -297,6 +305,29 @@ def test_written_segmentation_loads_in_slicer_with_names_colours_terminology(tmp
         assert reference[segment.name]["color"] == pytest.approx(segment.color, abs=1e-6)
         if segment.terminology is not None:  # without one, Slicer fills in its default ("Tissue")
             assert reference[segment.name]["terminology"] == segment.terminology.to_slicer()
+
+
+def test_segment_extents_limit_a_layer_like_in_slicer(tmp_path):
+    """Slicer reads a layer's labels only inside the bounding box of its segments' Segment<N>_Extent.
+
+    Layer 0 holds liver, lung (k = 11 only), probe track (k = 0..11) and an empty segment; with their extents
+    cut to k = 0..5 the liver keeps slices 0..5, the lung loses all voxels, the probe keeps 6 voxels.
+    """
+    seg = _synthetic_segmentation()
+    image = sitk.ReadImage(str(write_segmentation(seg, tmp_path / "full.seg.nrrd")))
+    image.SetMetaData("Segment0_Extent", "0 15 0 13 0 5")  # liver
+    image.SetMetaData("Segment2_Extent", "0 3 0 13 0 5")  # lung
+    image.SetMetaData("Segment3_Extent", "15 15 0 0 0 5")  # probe track
+    sitk.WriteImage(image, str(tmp_path / "cropped.seg.nrrd"), True)
+    back = read_segmentation(tmp_path / "cropped.seg.nrrd")
+    expected = {name: seg.mask(name, allow_empty=True).copy() for name in seg.names}
+    for name in ("liver", "lung", "probe track"):
+        expected[name][6:] = False
+    assert int(expected["probe track"].sum()) == 6 and not expected["lung"].any()
+    for name, mask in expected.items():
+        np.testing.assert_array_equal(back.mask(name, allow_empty=True), mask, err_msg=name)
+    slicer_counts = {name: found["voxels"] for name, found in _slicer_reading(tmp_path / "cropped.seg.nrrd").items()}
+    assert slicer_counts == {name: int(mask.sum()) for name, mask in expected.items()}
 
 
 def test_disjoint_segments_are_written_in_one_layer(tmp_path):
@@ -379,6 +410,13 @@ def test_dicom_seg_matches_the_nrrd_export_voxel_for_voxel():
     assert seg_mask.sum() > 1000
 
 
+def test_dicom_seg_and_image_are_not_confused():
+    with pytest.raises(DicomSeriesError, match="read_segmentation"):
+        read_volume(_need(DCMQI / "liver.dcm"))
+    with pytest.raises(DicomSeriesError, match="not a DICOM Segmentation"):
+        read_segmentation(_need(DCMQI / "ct-3slice" / "01.dcm"))
+
+
 def test_dicom_seg_is_not_taken_for_an_image_series(tmp_path):
     folder = tmp_path / "seg-only"
     folder.mkdir()
@@ -414,8 +452,7 @@ def test_dicom_write_read_round_trip_oblique_exact(tmp_path):
         assert ds.StudyInstanceUID == study and UID(ds.SeriesInstanceUID).is_valid
         instance_uids.add(ds.SOPInstanceUID)
         np.testing.assert_allclose([float(v) for v in ds.ImagePositionPatient], hand_lps([0, 0, k]), atol=1e-9)
-        np.testing.assert_allclose([float(v) for v in ds.ImageOrientationPatient], [*R30[:, 0], *R30[:, 1]],
-                                   atol=1e-12)
+        np.testing.assert_allclose([float(v) for v in ds.ImageOrientationPatient], [*R30[:, 0], *R30[:, 1]], atol=1e-12)
         assert [float(v) for v in ds.PixelSpacing] == [SPACING[1], SPACING[0]]  # (row spacing = j, column = i)
         assert (ds.Rows, ds.Columns) == (6, 7)
         hu = ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
@@ -434,8 +471,13 @@ def test_dicom_float_values_within_quantisation(tmp_path):
 
 
 def test_dicom_pet_units(tmp_path):
-    pet = Volume(np.linspace(0.0, 12345.6, 3 * 4 * 5).reshape(3, 4, 5), Geometry((3, 4, 5), (4.0, 4.0, 4.0)),
-                 name="pet", modality="PT", units="Bq/ml")
+    pet = Volume(
+        np.linspace(0.0, 12345.6, 3 * 4 * 5).reshape(3, 4, 5),
+        Geometry((3, 4, 5), (4.0, 4.0, 4.0)),
+        name="pet",
+        modality="PT",
+        units="Bq/ml",
+    )
     write_dicom_series(pet, tmp_path / "pet", modality="PT")
     back = read_dicom_series(tmp_path / "pet")
     assert (back.modality, back.units) == ("PT", "Bq/ml")

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from HCCInterventionalAILib.imaging.intensity import (
     HU_WINDOWS,
     NonFiniteError,
@@ -220,7 +219,7 @@ def test_thin_structure_survives_like_its_coverage_says():
     fine = Geometry((30, 30, 30), (0.8, 0.8, 0.8), (-1.6, -1.6, -1.6))
     k = np.indices(fine.shape)[0]
     # fine voxel k covers z in [-2.0 + 0.8 k, -1.2 + 0.8 k]; coarse voxel 2 covers z in [3.4, 6.4].
-    thin = (k == 7)  # z in [3.6, 4.4]
+    thin = k == 7  # z in [3.6, 4.4]
     thick = (k >= 6) & (k <= 8)  # z in [2.8, 5.2]: 1.8 of 3.0 mm of coarse voxel 2 → 60%
     assert not resample_mask(thin, fine, aligned_coarse).any()
     kept = resample_mask(thick, fine, aligned_coarse)
@@ -270,7 +269,9 @@ def test_real_segmentation_onto_the_spect_grid():
 # --------------------------------------------------------------------------------------------------------
 # Reorientation
 # --------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("direction", [np.diag([1.0, 1.0, -1.0]), rotation((0.2, 1.0, 0.1), 20.0) @ np.diag([1, -1, 1])])
+@pytest.mark.parametrize(
+    "direction", [np.diag([1.0, 1.0, -1.0]), rotation((0.2, 1.0, 0.1), 20.0) @ np.diag([1, -1, 1])]
+)
 def test_reorient_to_ras_moves_voxels_without_changing_their_positions(direction):
     rng = np.random.default_rng(3)
     source = Volume(rng.normal(size=(5, 6, 7)), Geometry((5, 6, 7), (1.0, 2.0, 3.0), (4.0, 5.0, 6.0), direction))
@@ -303,7 +304,11 @@ def test_window_values_by_hand():
     # Liver L60/W160 spans -20…140 HU.
     np.testing.assert_allclose(window_preset(np.array([-20.0, 60.0, 100.0]), "liver"), [0.0, 0.5, 0.75], atol=1e-6)
     assert HU_WINDOWS == {
-        "liver": (60, 160), "abdomen": (40, 400), "lung": (-600, 1500), "bone": (400, 1800), "arterial": (40, 250)
+        "liver": (60, 160),
+        "abdomen": (40, 400),
+        "lung": (-600, 1500),
+        "bone": (400, 1800),
+        "arterial": (40, 250),
     }
     with pytest.raises(ValueError, match="width"):
         window(hu, 40, 0)

@@ -162,14 +162,18 @@ def dose_limits(name: str | DoseLimits | None = None) -> DoseLimits:
 
 @dataclass(frozen=True)
 class MicrosphereSpec:
-    """A microsphere product and the dosing conventions of its IFU."""
+    """A microsphere product and the dosing conventions of its IFU.
+
+    ``ifu_dose_constant`` names the K preset the product's IFU uses (informational: the planning default stays
+    the conventional 49.67 so that reports are comparable); ``dose_limits`` is the limit preset applied by default.
+    """
 
     name: str
     product: str
     material: str
     activity_per_sphere_bq: float
     dosing_method: str
-    dose_constant: str
+    ifu_dose_constant: str
     dose_limits: str
     vial_activities_gbq: tuple[float, ...]
     source: str
@@ -184,7 +188,7 @@ def microsphere(name: str | MicrosphereSpec | None = None) -> MicrosphereSpec:
         return name
     key, e = _entry("y90_microspheres", name)
     return MicrosphereSpec(key, e["product"], e["material"], float(e["activity_per_sphere_bq_at_calibration"]),
-                           e["dosing_method"], e["dose_constant"], e["dose_limits"],
+                           e["dosing_method"], e["ifu_dose_constant"], e["dose_limits"],
                            tuple(float(v) for v in e.get("vial_activities_gbq_at_calibration", [])), e["source"])
 
 

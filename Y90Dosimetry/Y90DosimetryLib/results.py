@@ -54,6 +54,8 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, np.generic):
         return to_jsonable(value.item())
     if isinstance(value, np.ndarray):
+        if value.size > 4096:  # voxel arrays: summarise, never dump
+            return {"shape": list(value.shape), "dtype": str(value.dtype)}
         return [to_jsonable(v) for v in value.tolist()] if value.ndim else to_jsonable(value.item())
     if isinstance(value, (datetime, date)):
         return value.isoformat()

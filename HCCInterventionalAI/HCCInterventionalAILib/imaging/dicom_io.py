@@ -213,6 +213,9 @@ def read_dicom_series(
     _require_directory(directory)
     progress.update(0.0, "Scanning DICOM folder")
     info = _pick_series(directory, series_uid)
+    if info.modality in NON_IMAGE_MODALITIES:
+        hint = "; read it with read_segmentation()" if info.modality == "SEG" else ""
+        raise DicomSeriesError(f"Series {info.series_uid} is a {info.modality} object, not an image series{hint}")
     files = _quietly(sitk.ImageSeriesReader.GetGDCMSeriesFileNames, str(directory), info.series_uid)
     header = _header_of(files[0])
     progress.update(0.1, f"Reading {len(files)} DICOM files")
@@ -477,9 +480,7 @@ def read_dicom_seg(path: str | Path, *, name: str | None = None) -> Segmentation
     try:
         import highdicom
     except ImportError as error:  # pragma: no cover - depends on the installation
-        raise ImportError(
-            "Reading DICOM SEG needs highdicom: pip install 'hcc-interventional-ai[dicom]'"
-        ) from error
+        raise ImportError("Reading DICOM SEG needs highdicom: pip install 'hcc-interventional-ai[dicom]'") from error
 
     path = Path(path)
     if not path.exists():
@@ -488,6 +489,8 @@ def read_dicom_seg(path: str | Path, *, name: str | None = None) -> Segmentation
         seg = highdicom.seg.segread(str(path))
     except (ValueError, AttributeError, TypeError) as error:
         raise DicomSeriesError(f"'{path}' is not a DICOM Segmentation object: {error}") from error
+    if not hasattr(seg, "get_volume"):  # pragma: no cover - depends on the installation
+        raise ImportError("Reading DICOM SEG needs highdicom >= 0.24 (Segmentation.get_volume)")
     numbers = list(seg.segment_numbers)
     try:
         volume = seg.get_volume(combine_segments=False, segment_numbers=numbers)

@@ -348,54 +348,76 @@ def _terminology_from_tags(tags: str | None, color: tuple[float, float, float] |
     return None
 
 
+def _parse_extent(text: str | None, shape: tuple[int, int, int]) -> tuple[int, ...] | None:
+    """Inclusive (i0, i1, j0, j1, k0, k1); the whole image when missing or unreadable, None when empty."""
+    full = (0, shape[2] - 1, 0, shape[1] - 1, 0, shape[0] - 1)
+    try:
+        values = tuple(int(v) for v in (text or "").split())
+    except ValueError:
+        return full
+    if len(values) != 6:
+        return full
+    if values[0] > values[1] or values[2] > values[3] or values[4] > values[5]:
+        return None
+    return values
+
+
 def _segmentation_from_slicer(image: sitk.Image, header: dict[str, str], seg_name: str, path: Path) -> Segmentation:
+    """Segments of a Slicer .seg.nrrd, read with the semantics of Slicer's own reader.
+
+    Each segment is the set of voxels equal to its label value in its layer (defaults: label 1, layer =
+    segment index, the pre-4.11 one-segment-per-layer layout). As in Slicer, a layer's labels only count
+    inside the bounding box of the extents (``SegmentN_Extent``) of the segments stored in that layer.
+    """
     geometry = _geometry_from_sitk(image)
     layers = sitk.GetArrayViewFromImage(image)
     if layers.ndim == 3:
         layers = layers[..., np.newaxis]
     number_of_layers = layers.shape[-1]
     indices = sorted({int(match.group(1)) for key in header if (match := _SEGMENT_KEY.match(key))})
-    seg = Segmentation(geometry, name=seg_name)
+    described = []
     for index in indices:
 
         def field(key: str, default: str | None = None, index: int = index) -> str | None:
             return header.get(f"Segment{index}_{key}", default)
 
         segment_id = field("ID", f"Segment_{index}")
-        segment_name = field("Name") or segment_id
         try:
-            # Slicer's defaults: label 1, and layer = segment index (the pre-4.11 one-segment-per-layer layout).
             label = int(field("LabelValue", "1"))
             layer = int(field("Layer", str(index)))
         except ValueError as error:
             raise ImageReadError(f"'{path}': segment {index} has a non-integer label value or layer") from error
         if not 0 <= layer < number_of_layers:
             raise ImageReadError(
-                f"'{path}': segment '{segment_name}' is in layer {layer} but the file has {number_of_layers} layer(s)"
+                f"'{path}': segment '{segment_id}' is in layer {layer} but the file has {number_of_layers} layer(s)"
             )
-        mask = layers[..., layer] == label
-        extent = field("Extent")
-        if extent:  # Slicer ignores voxels outside the segment's extent (i0 i1 j0 j1 k0 k1, inclusive)
-            mask = _clip_to_extent(mask, extent)
         color = _parse_color(field("Color") or field("DefaultColor"))
-        terminology = _terminology_from_tags(field("Tags"), color)
-        if segment_name in seg:
-            segment_name = f"{segment_name} ({segment_id})"
-        seg.add(segment_name, mask, color=color, terminology=terminology)
+        described.append(
+            {
+                "id": segment_id,
+                "name": field("Name") or segment_id,
+                "label": label,
+                "layer": layer,
+                "extent": _parse_extent(field("Extent"), geometry.shape),
+                "color": color,
+                "terminology": _terminology_from_tags(field("Tags"), color),
+            }
+        )
+    windows = {}
+    for layer in {d["layer"] for d in described}:
+        extents = np.array([d["extent"] for d in described if d["layer"] == layer and d["extent"] is not None])
+        if extents.size:
+            low, high = np.maximum(extents[:, ::2].min(axis=0), 0), extents[:, 1::2].max(axis=0)
+            windows[layer] = (slice(low[2], high[2] + 1), slice(low[1], high[1] + 1), slice(low[0], high[0] + 1))
+    seg = Segmentation(geometry, name=seg_name)
+    for d in described:
+        mask = np.zeros(geometry.shape, dtype=bool)
+        window = windows.get(d["layer"])
+        if window is not None and d["extent"] is not None:
+            mask[window] = layers[(*window, d["layer"])] == d["label"]
+        name = d["name"] if d["name"] not in seg else f"{d['name']} ({d['id']})"
+        seg.add(name, mask, color=d["color"], terminology=d["terminology"])
     return seg
-
-
-def _clip_to_extent(mask: np.ndarray, extent: str) -> np.ndarray:
-    try:
-        i0, i1, j0, j1, k0, k1 = (int(v) for v in extent.split())
-    except ValueError:
-        return mask
-    clipped = np.zeros_like(mask)
-    if i0 > i1 or j0 > j1 or k0 > k1:
-        return clipped  # empty segment
-    window = (slice(max(k0, 0), k1 + 1), slice(max(j0, 0), j1 + 1), slice(max(i0, 0), i1 + 1))
-    clipped[window] = mask[window]
-    return clipped
 
 
 def _header_value(text: str) -> str:

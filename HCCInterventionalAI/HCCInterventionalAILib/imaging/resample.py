@@ -44,13 +44,12 @@ def _interpolator(interpolation: str) -> int:
     try:
         return INTERPOLATIONS[interpolation.strip().lower()]
     except (KeyError, AttributeError):
-        raise ValueError(
-            f"Unknown interpolation '{interpolation}'; use one of {', '.join(INTERPOLATIONS)}"
-        ) from None
+        raise ValueError(f"Unknown interpolation '{interpolation}'; use one of {', '.join(INTERPOLATIONS)}") from None
 
 
-def _resample_image(image: sitk.Image, geometry: Geometry, interpolator: int, default_value: float,
-                    pixel_type: int) -> np.ndarray:
+def _resample_image(
+    image: sitk.Image, geometry: Geometry, interpolator: int, default_value: float, pixel_type: int
+) -> np.ndarray:
     """Sample ``image`` at the voxel centres of ``geometry``; returns a (k, j, i) array."""
     resampler = sitk.ResampleImageFilter()
     resampler.SetSize([int(s) for s in geometry.shape[::-1]])
@@ -98,8 +97,12 @@ def resample_to_geometry(
         dtype = volume.array.dtype
     else:
         dtype = np.dtype(np.float64 if volume.array.dtype == np.float64 else np.float32)
-    fields = {"name": volume.name, "modality": volume.modality, "units": volume.units,
-              "metadata": dict(volume.metadata)}
+    fields = {
+        "name": volume.name,
+        "modality": volume.modality,
+        "units": volume.units,
+        "metadata": dict(volume.metadata),
+    }
     progress.update(0.0, f"Resampling {volume.name}")
     if volume.geometry.same_grid(geometry, tolerance_mm=1e-4):
         progress.update(1.0, f"{volume.name} is already on the target grid")
@@ -218,7 +221,7 @@ def resample_mask(mask: np.ndarray, source: Geometry, target: Geometry, *, thres
     size_ijk = np.asarray(source.shape[::-1])
     low = np.maximum(box[0] - 1, 0)
     high = np.minimum(box[1] + 1, size_ijk - 1)
-    crop = mask[low[2]: high[2] + 1, low[1]: high[1] + 1, low[0]: high[0] + 1].astype(np.float32)
+    crop = mask[low[2] : high[2] + 1, low[1] : high[1] + 1, low[0] : high[0] + 1].astype(np.float32)
     crop_geometry = Geometry(crop.shape, source.spacing, tuple(source.physical_points(low)[0]), source.direction)
     # Target voxels whose extent can meet the crop: map the crop's corners (voxel edges) into the target grid.
     corners = np.array(list(itertools.product(*[(lo - 0.5, hi + 0.5) for lo, hi in zip(low, high, strict=True)])))
@@ -235,7 +238,7 @@ def resample_mask(mask: np.ndarray, source: Geometry, target: Geometry, *, thres
     fine = Geometry(tuple((count * n)[::-1]), tuple(fine_spacing), tuple(first_centre), target.direction)
     samples = _resample_image(to_sitk(Volume(crop, crop_geometry)), fine, sitk.sitkLinear, 0.0, sitk.sitkFloat32)
     coverage = samples.reshape(count[2], n[2], count[1], n[1], count[0], n[0]).mean(axis=(1, 3, 5))
-    result[t_low[2]: t_high[2] + 1, t_low[1]: t_high[1] + 1, t_low[0]: t_high[0] + 1] = coverage >= threshold - 1e-4
+    result[t_low[2] : t_high[2] + 1, t_low[1] : t_high[1] + 1, t_low[0] : t_high[0] + 1] = coverage >= threshold - 1e-4
     return result
 
 
@@ -294,7 +297,9 @@ def reorient(volume: Volume, orientation: str = "RAS") -> Volume:
     """
     code = orientation.strip().upper()
     if len(code) != 3 or any(c not in _LPS_AXIS for c in code) or len({_LPS_AXIS[c][0] for c in code}) != 3:
-        raise ValueError(f"Orientation must be three letters, one of each R/L, A/P, S/I (e.g. 'RAS'), got '{orientation}'")
+        raise ValueError(
+            f"Orientation must be three letters, one of each R/L, A/P, S/I (e.g. 'RAS'), got '{orientation}'"
+        )
     wanted = np.zeros((3, 3))  # columns: LPS unit vector wanted for new axis t
     for t, letter in enumerate(code):
         axis, sign = _LPS_AXIS[letter]
@@ -320,8 +325,9 @@ def reorient(volume: Volume, orientation: str = "RAS") -> Volume:
         new_spacing.append(volume.spacing[source_axis])
     origin = volume.geometry.physical_points(first_voxel)[0]
     geometry = Geometry(array.shape, tuple(new_spacing), tuple(origin), new_direction)
-    return Volume(array, geometry, name=volume.name, modality=volume.modality, units=volume.units,
-                  metadata=dict(volume.metadata))
+    return Volume(
+        array, geometry, name=volume.name, modality=volume.modality, units=volume.units, metadata=dict(volume.metadata)
+    )
 
 
 def reorient_to_ras(volume: Volume) -> Volume:
