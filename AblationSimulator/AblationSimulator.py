@@ -212,7 +212,8 @@ class AblationSimulatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
+            if self.hasObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified):
+                self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
 
     def onSceneStartClose(self, caller, event) -> None:
         """Called just before the scene is closed."""
@@ -241,7 +242,8 @@ class AblationSimulatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         """Set and observe parameter node (the GUI follows it through SlicerParameterName properties)."""
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
+            if self.hasObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified):
+                self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
         self._parameterNode = inputParameterNode
         if self._parameterNode:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
@@ -270,8 +272,10 @@ class AblationSimulatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.logic.labelApplicatorPoints(caller)
         self._updateApplicatorInfo()
         if self._parameterNode and self._parameterNode.applicatorTable and definedPointCount(caller) == 2:
-            with slicer.util.tryWithErrorDisplay(_("Failed to update the applicator table."), show=False):
+            try:
                 self.logic.applicatorsTable(tableNode=self._parameterNode.applicatorTable, show=False)
+            except Exception:  # an observer must not raise; the button reports errors
+                logging.exception("Failed to update the applicator table")
 
     def _updateApplicatorInfo(self) -> None:
         lineNode = self._parameterNode.currentApplicator if self._parameterNode else None

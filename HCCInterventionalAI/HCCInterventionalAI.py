@@ -282,7 +282,8 @@ class HCCInterventionalAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
+            if self.hasObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply):
+                self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
 
     def onSceneStartClose(self, caller, event) -> None:
         """Called just before the scene is closed."""
@@ -315,7 +316,8 @@ class HCCInterventionalAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         """Set and observe parameter node (the GUI follows it through SlicerParameterName properties)."""
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
+            if self.hasObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply):
+                self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
         self._parameterNode = inputParameterNode
         if self._parameterNode:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
@@ -366,12 +368,14 @@ class HCCInterventionalAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         self._selectModelInCombo(modelId or (self._modelIds[0] if self._modelIds else ""))
 
     def _selectModelInCombo(self, modelId: str) -> None:
-        if modelId in self._modelIds:
-            index = self._modelIds.index(modelId)
-            if self.ui.modelComboBox.currentIndex != index:
-                self.ui.modelComboBox.currentIndex = index
-            else:
-                self.onModelSelected(index)
+        """Show ``modelId`` in the combo box; an unknown or empty id takes the model shown (stored in the parameter node)."""
+        if not self._modelIds:
+            return
+        index = self._modelIds.index(modelId) if modelId in self._modelIds else max(self.ui.modelComboBox.currentIndex, 0)
+        if self.ui.modelComboBox.currentIndex != index:
+            self.ui.modelComboBox.currentIndex = index  # calls onModelSelected
+        else:
+            self.onModelSelected(index)
 
     def onModelSelected(self, index: int) -> None:
         """Store the chosen model in the parameter node and show its intended use and status."""
@@ -390,10 +394,16 @@ class HCCInterventionalAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         """Generate the synthetic sample patient and add it to the scene."""
         with slicer.util.tryWithErrorDisplay(_("Failed to load the sample patient."), waitCursor=True):
             self.logic.installRequirements()
-            self.ui.sampleStatusLabel.text = _("Generating the synthetic patient...")
-            slicer.app.processEvents()
+            label = self.ui.sampleStatusLabel
+
+            def showProgress(fraction: float, message: str) -> None:
+                label.text = _("Generating the synthetic patient: {percent} % {message}").format(
+                    percent=int(round(100 * fraction)), message=message)
+                slicer.app.processEvents()
+
             nodes = self.logic.loadSamplePatient(seed=self._parameterNode.sampleSeed,
-                                                 size=self._parameterNode.sampleSize.value)
+                                                 size=self._parameterNode.sampleSize.value,
+                                                 progressCallback=showProgress)
             self._parameterNode.inputVolume = nodes["ctDisplayed"]
             self._parameterNode.statsSegmentation = nodes["segmentation"]
             self.ui.sampleStatusLabel.text = _(
@@ -500,13 +510,15 @@ class HCCInterventionalAILogic(ScriptedLoadableModuleLogic):
             ensurePyTorch()
             ensurePythonRequirements(moduleResourcePath("requirements-ai.txt"), requester="HCC Interventional AI")
 
-    def loadSamplePatient(self, seed: int = 7, size: str = "standard", show: bool = True) -> dict:
+    def loadSamplePatient(self, seed: int = 7, size: str = "standard", show: bool = True,
+                          progressCallback=None) -> dict:
         """Generate the SYNTHETIC sample patient and add it to the scene as new nodes.
 
         Args:
             seed: random seed (the same seed gives identical images).
             size: "standard" or "small" (coarser and quicker).
             show: show the portal venous CT in the slice views and the ground truth in 3D.
+            progressCallback: called with (fraction 0–1, message) while the images are generated.
 
         Returns:
             ``{"ct": {phase: volume node}, "ctDisplayed": the displayed CT node, "spect": MAA SPECT node,
@@ -521,7 +533,7 @@ class HCCInterventionalAILogic(ScriptedLoadableModuleLogic):
             volume_to_node,
         )
 
-        patient = make_sample_patient(seed=int(seed), size=str(size))
+        patient = make_sample_patient(seed=int(seed), size=str(size), progress=progressCallback)
         scene = slicer.mrmlScene
         ctNodes = {phase: volume_to_node(scene, volume, name=f"Synthetic CT {phase}")
                    for phase, volume in patient.ct.items()}
@@ -546,11 +558,11 @@ class HCCInterventionalAILogic(ScriptedLoadableModuleLogic):
 
         for node in ctNodes.values():
             show_volume(node, window=400, level=40)
-        show_volume(spectNode, color="Inferno")
+        show_volume(spectNode, color="PET-Heat")
         if show:
             set_slice_view_layers(scene, background=ctNodes[displayedPhase])
             showSegmentationIn3D(segmentationNode)
-            if getattr(slicer, "app", None):
+            if getattr(slicer, "app", None) and slicer.app.layoutManager() is not None:
                 slicer.util.resetSliceViews()
         return {"ct": ctNodes, "ctDisplayed": ctNodes[displayedPhase], "spect": spectNode,
                 "segmentation": segmentationNode}

@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_models_support import card_dict, write_card
-
 from HCCInterventionalAILib.models import (
     ModelCardError,
     ModelRegistry,
@@ -20,6 +18,7 @@ from HCCInterventionalAILib.models import (
     load_card,
 )
 from HCCInterventionalAILib.models.card import card_from_dict, schema_path
+from test_models_support import card_dict, write_card
 
 ROOT = Path(__file__).resolve().parents[1]
 SHA = "ab" * 32
@@ -48,7 +47,9 @@ def test_yaml_card_equals_json_card(tmp_path):
     data = card_dict(FILES)
     yaml_path = tmp_path / "card.yaml"
     yaml_path.write_text(yaml.safe_dump(data), encoding="utf-8")
-    assert load_card(yaml_path) == load_card(write_card(tmp_path, data))
+    card = load_card(yaml_path)
+    assert card == load_card(write_card(tmp_path, data))
+    assert card.to_dict() == data and json.dumps(card.to_dict())
 
 
 def test_card_missing_sha256_is_rejected_naming_the_field(tmp_path):

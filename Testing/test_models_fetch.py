@@ -6,6 +6,7 @@ import hashlib
 import http.server
 import io
 import os
+import random
 import re
 import tarfile
 import threading
@@ -13,8 +14,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from test_models_support import card_dict, file_entry, sha256_of, write_card
-
 from HCCInterventionalAILib.models import (
     ChecksumMismatchError,
     ModelDownloadError,
@@ -25,17 +24,14 @@ from HCCInterventionalAILib.models import (
     load_card,
 )
 from HCCInterventionalAILib.progress import Cancelled, CancelToken, Progress
+from test_models_support import card_dict, file_entry, sha256_of, write_card
 
 MIB = 1 << 20
 
 
 def _payload(size: int, seed: int = 1) -> bytes:
     """Deterministic pseudo-random bytes."""
-    blocks, counter = [], 0
-    while sum(map(len, blocks)) < size:
-        blocks.append(hashlib.sha256(f"{seed}-{counter}".encode()).digest())
-        counter += 1
-    return b"".join(blocks)[:size]
+    return random.Random(seed).randbytes(size)
 
 
 def _card(tmp_path: Path, entries: list[dict], **overrides):
@@ -79,7 +75,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 def http_server():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     server.files, server.ranges, server.honour_range = {}, [], True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     yield server
     server.shutdown()

@@ -29,8 +29,12 @@ MODULES = ["HCCInterventionalAI", "AblationSimulator", "Y90Dosimetry"]
 STABLE_ENUM_MEMBERS = {
     "HCCInterventionalAI": {"SampleSize": {"STANDARD", "SMALL"}, "ComputeDevice": {"AUTO", "CPU", "CUDA"}},
     "Y90Dosimetry": {
-        "DosimetryMethod": {"MIRD", "BSA", "PARTITION"},
+        "ActivityImage": {"MAA_SPECT", "Y90_PET", "Y90_BREMSSTRAHLUNG"},
+        "DosimetryMethod": {"MIRD", "BSA", "PARTITION", "MULTI_COMPARTMENT"},
         "Microsphere": {"GLASS", "RESIN"},
+        "DoseTarget": {"NORMAL_LIVER", "TUMOR"},
+        "DoseConstantPreset": {"CONVENTIONAL", "THERASPHERE_IFU", "FIRST_PRINCIPLES"},
+        "VoxelDosimetry": {"KERNEL", "LOCAL", "NONE"},
     },
 }
 
@@ -258,3 +262,31 @@ def test_libraries_are_imported_lazily(module):
         f"{module}.py imports {sorted(top_level & LAZY_ONLY)} at module level; import them inside methods so the "
         "module loads before its Python requirements are installed"
     )
+
+
+def _module_constant(module: str, name: str):
+    for node in _module_tree(module).body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise AssertionError(f"{module}.py defines no {name}")
+
+
+def test_y90_gui_bounds_agree_with_the_library():
+    """The Y-90 GUI's input ranges are the ones the library accepts (the module cannot import the library
+    when it loads, so it mirrors them; this keeps both in step)."""
+    from Y90DosimetryLib import dubois_bsa, lung_dose
+    from Y90DosimetryLib.errors import Y90InputError
+
+    height = _module_constant("Y90Dosimetry", "HEIGHT_CM_RANGE")
+    weight = _module_constant("Y90Dosimetry", "WEIGHT_KG_RANGE")
+    for h, w in [(height[0], 70.0), (height[1], 70.0), (170.0, weight[0]), (170.0, weight[1])]:
+        assert dubois_bsa(h, w) > 0
+    for h, w in [(height[0] - 1, 70.0), (height[1] + 1, 70.0), (170.0, weight[0] - 1), (170.0, weight[1] + 1)]:
+        with pytest.raises(Y90InputError):
+            dubois_bsa(h, w)
+    low, high = _module_constant("Y90Dosimetry", "LUNG_SHUNT_PERCENT_RANGE")
+    assert low == 0.0 and high < 100.0
+    for percent in (low, high):
+        assert lung_dose(1.0, percent / 100.0, 1.0).dose_gy >= 0
+    with pytest.raises(Y90InputError):
+        lung_dose(1.0, 1.0, 1.0)  # LSF = 100 % is outside the library's [0, 1)

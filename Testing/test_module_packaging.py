@@ -195,6 +195,26 @@ def test_extension_cmake():
     assert sorted(subdirectories) == sorted(MODULES)
 
 
+#: Top-level resource folders the libraries read at run time (model cards, presets): they must be installed.
+SHARED_RESOURCE_DIRS = ["Resources/ModelCards", "Resources/Presets"]
+
+
+def test_extension_installs_the_shared_resources():
+    text = _strip_comments((ROOT / "CMakeLists.txt").read_text(encoding="utf-8"))
+    listed = _variables(text).get("EXTENSION_SHARED_RESOURCE_DIRS", [])
+    assert sorted(listed) == sorted(SHARED_RESOURCE_DIRS)
+    for folder in listed:
+        assert (ROOT / folder).is_dir(), f"{folder} is installed but does not exist"
+        assert any(p.is_file() for p in (ROOT / folder).iterdir()), f"{folder} is empty"
+    install_calls = [args for args in _calls(text, "install") if args and args[0] == "DIRECTORY"]
+    assert install_calls, "the shared resource folders must be installed"
+    # Installed next to qt-scripted-modules/ (<lib/Slicer-X.Y>/Resources), where the libraries look for them
+    # (HCCInterventionalAILib/models: parents[3] / "Resources"; Y90DosimetryLib/presets: parents[2] / "Resources").
+    assert re.search(r"get_filename_component\(\s*_shared_resources_install_dir\s+"
+                     r"\$\{Slicer_INSTALL_QTSCRIPTEDMODULES_LIB_DIR\}\s+DIRECTORY\s*\)", text)
+    assert any("${_shared_resources_install_dir}/Resources" in args for args in install_calls)
+
+
 # -- module files -------------------------------------------------------------------------------------------
 def _base_names(node: ast.ClassDef) -> list[str]:
     return [b.attr if isinstance(b, ast.Attribute) else getattr(b, "id", "") for b in node.bases]
@@ -259,3 +279,64 @@ def test_requirements(module):
         assert "==" not in requirement, f"{module} pins {requirement} exactly"
         name = re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0].lower()
         assert name not in BUNDLED, f"{module} asks to install {name}, which Slicer or the PyTorch extension provides"
+
+
+def test_module_resources_do_not_collide():
+    """Installed, all modules' resources share one folder (<qt-scripted-modules>/Resources): a file that two
+    modules both ship at the same relative path must be identical, or one silently replaces the other."""
+    seen: dict[str, tuple[str, bytes]] = {}
+    clashes = []
+    for module in MODULES:
+        _, _, resources, _ = module_cmake_lists(module)
+        for resource in resources:
+            content = (ROOT / module / resource).read_bytes()
+            if resource in seen and seen[resource][1] != content:
+                clashes.append(f"{resource}: {seen[resource][0]} and {module} differ")
+            seen.setdefault(resource, (module, content))
+    assert not clashes, "Resources that overwrite each other when installed:\n" + "\n".join(clashes)
+
+
+INSTALLED_LAYOUT_CHECK = """
+import json, sys
+root = sys.argv[1]
+sys.path.insert(0, root)
+from HCCInterventionalAILib.models.card import schema_path
+from HCCInterventionalAILib.models.registry import default_card_directories
+from Y90DosimetryLib.presets import microsphere, presets_dir
+import AblationSimulatorLib, HCCInterventionalAILib, Y90DosimetryLib
+print(json.dumps({
+    "files": [m.__file__ for m in (AblationSimulatorLib, HCCInterventionalAILib, Y90DosimetryLib)],
+    "schema": schema_path().is_file(),
+    "cards": default_card_directories()[0].is_dir(),
+    "presets": presets_dir().is_dir(),
+    "glass": microsphere("glass").name,
+}))
+"""
+
+
+def test_installed_layout_finds_the_shared_resources(tmp_path):
+    """Lay the files out as the extension installs them (module files and resources in qt-scripted-modules/,
+    shared resources in lib/Slicer-X.Y/Resources/) and check that the libraries, imported from there, find
+    their model-card schema, card folder and presets."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    modules_dir = tmp_path / "lib" / "Slicer-5.10" / "qt-scripted-modules"
+    for module in MODULES:
+        _, scripts, resources, _ = module_cmake_lists(module)
+        for relative in scripts + resources:
+            target = modules_dir / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / module / relative, target)
+    for folder in SHARED_RESOURCE_DIRS:
+        shutil.copytree(ROOT / folder, modules_dir.parent / folder)
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("HCCAI_")}
+    completed = subprocess.run([sys.executable, "-c", INSTALLED_LAYOUT_CHECK, str(modules_dir)],
+                               capture_output=True, text=True, timeout=120, env=env)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    found = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert all(path.startswith(str(modules_dir)) for path in found["files"]), found["files"]
+    assert found["schema"] and found["cards"] and found["presets"], found
+    assert found["glass"] == "glass"

@@ -1,0 +1,872 @@
+import importlib
+import logging
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import slicer
+import vtk
+from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
+from slicer.i18n import tr as _
+from slicer.i18n import translate
+from slicer.parameterNodeWrapper import WithinRange, parameterNodeWrapper
+from slicer.ScriptedLoadableModule import (
+    ScriptedLoadableModule,
+    ScriptedLoadableModuleLogic,
+    ScriptedLoadableModuleTest,
+    ScriptedLoadableModuleWidget,
+)
+from slicer.util import VTKObservationMixin
+
+#: Our Python packages, reloaded (children first) by the module's Reload button in developer mode.
+LIBRARY_PACKAGES = ("Y90DosimetryLib", "HCCInterventionalAILib")
+
+#: Attribute set on every result node: the kind of output ("dose", "plan", "statistics", "dvh", "warnings").
+RESULT_ATTRIBUTE = "Y90Dosimetry.Result"
+
+#: Bounds of the inputs, as the library validates them (Y90DosimetryLib.activity: lung shunt fraction in
+#: [0, 1), DuBois BSA for 50–250 cm and 10–400 kg). The module cannot import the library when it loads.
+LUNG_SHUNT_PERCENT_RANGE = (0.0, 99.9)
+HEIGHT_CM_RANGE = (50.0, 250.0)
+WEIGHT_KG_RANGE = (10.0, 400.0)
+
+
+#
+# Y90Dosimetry
+#
+
+
+class Y90Dosimetry(ScriptedLoadableModule):
+    """Y-90 radioembolization planning from 99mTc-MAA SPECT/CT and voxel dosimetry.
+
+    Uses ScriptedLoadableModule base class, available at:
+    https://github.com/Slicer/Slicer/blob/main/Base/Python/slicer/ScriptedLoadableModule.py
+    """
+
+    def __init__(self, parent):
+        ScriptedLoadableModule.__init__(self, parent)
+        self.parent.title = _("Y-90 Dosimetry")
+        self.parent.categories = [translate("qSlicerAbstractCoreModule", "IGT") + "." + _("HCC Interventional AI")]
+        self.parent.dependencies = ["HCCInterventionalAI"]
+        self.parent.contributors = ["HCC Interventional AI contributors"]
+        self.parent.helpText = _("""
+Plan Y-90 radioembolization (TARE/SIRT) from a 99mTc-MAA SPECT(/CT) and a segmentation: lung shunt fraction,
+activity by the MIRD, body-surface-area or partition model, lung dose, vial ordering with decay, voxel dose
+(dose-voxel-kernel convolution or local deposition), dose-volume histograms and per-structure statistics
+(mean, D70, V100, BED, EUD), with warnings against the dose limits of the chosen preset. Post-treatment
+Y-90 PET or bremsstrahlung SPECT can be dosed the same way with the delivered activity.
+See the <a href="https://github.com/hcc-interventional-ai/SlicerHCCInterventionalAI">documentation</a>.
+<br><b>Research software, not for clinical use.</b>
+""")
+        self.parent.acknowledgementText = _("""
+Developed by the HCC Interventional AI contributors. Formulas and limits follow AAPM Report 144 (Dezarn et al.
+2011), the partition model of Ho et al. (1996) and the microsphere IFUs; each preset names its source.
+Built on 3D Slicer's scripted module template (Jean-Christophe Fillion-Robin, Kitware Inc., Andras Lasso,
+PerkLab, and Steve Pieper, Isomics, Inc.).
+""")
+
+
+#
+# Helpers (kept in this file so that the module loads on its own)
+#
+
+
+def moduleResourcePath(relativePath: str) -> str:
+    """Absolute path of a file in this module's Resources folder."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "Resources", relativePath)
+
+
+def ensurePythonRequirements(requirementsFile: str, requester: str) -> None:
+    """Install the packages of ``requirementsFile`` that are missing, after asking the user.
+
+    Uses ``slicer.packaging.pip_ensure`` (Slicer 5.10+), else a confirmation and ``slicer.util.pip_install``.
+
+    Raises:
+        RuntimeError: the user declined the installation.
+    """
+    try:
+        import slicer.packaging as packaging
+
+        pipEnsure = packaging.pip_ensure
+    except (ImportError, AttributeError):
+        pipEnsure = None
+    if pipEnsure is not None:
+        pipEnsure(packaging.load_requirements(requirementsFile), requester=requester)
+        return
+
+    import importlib.metadata
+    import re
+
+    with open(requirementsFile, encoding="utf-8") as file:
+        requirements = [line.split("#", 1)[0].strip() for line in file]
+    missing = []
+    for requirement in filter(None, requirements):
+        try:
+            importlib.metadata.version(re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0])
+        except importlib.metadata.PackageNotFoundError:
+            missing.append(requirement)
+    if not missing:
+        return
+    if not slicer.util.confirmOkCancelDisplay(
+        _("{requester} needs these Python packages: {packages}. Install them now?").format(
+            requester=requester, packages=", ".join(missing)),
+        windowTitle=_("Install Python packages"),
+    ):
+        raise RuntimeError(_("{requester} cannot run without: {packages}").format(
+            requester=requester, packages=", ".join(missing)))
+    slicer.util.pip_install(missing)
+
+
+def reloadLibraries(packageNames=LIBRARY_PACKAGES) -> None:
+    """Reload our library packages, deepest submodules first (Reload button in developer mode)."""
+    names = [name for name in sys.modules if name.split(".")[0] in packageNames]
+    for name in sorted(names, key=lambda n: n.count("."), reverse=True):
+        module = sys.modules.get(name)
+        if module is not None:
+            try:
+                importlib.reload(module)
+            except Exception:
+                logging.exception(f"Could not reload {name}")
+
+
+def progressToWidgets(progressBar, statusLabel):
+    """A progress callback (fraction 0–1, message) that updates a progress bar and label and keeps the GUI alive."""
+
+    def callback(fraction: float, message: str) -> None:
+        progressBar.value = int(round(100 * fraction))
+        if message:
+            statusLabel.text = message
+        slicer.app.processEvents()
+
+    return callback
+
+
+def enumValue(enumClass, value):
+    """An enum member from a member, its name ("PARTITION", "partition") or its value ("multi-compartment")."""
+    if isinstance(value, enumClass):
+        return value
+    text = str(value).strip()
+    for member in enumClass:
+        if text.upper().replace("-", "_") == member.name or text.lower() == str(member.value).lower():
+            return member
+    raise ValueError(_("{value} is not one of {choices}").format(
+        value=value, choices=", ".join(member.name for member in enumClass)))
+
+
+def parseDateTime(text: str, what: str):
+    """``datetime`` from ISO text ("2026-03-01 10:30"); None for empty text.
+
+    Raises:
+        ValueError: text that is not an ISO date and time.
+    """
+    from datetime import datetime
+
+    if text is None or not str(text).strip():
+        return None
+    if isinstance(text, datetime):
+        return text
+    try:
+        return datetime.fromisoformat(str(text).strip())
+    except ValueError as error:
+        raise ValueError(_("{what} '{text}' is not a date and time like 2026-03-01 10:30").format(
+            what=what, text=text)) from error
+
+
+#
+# Y90DosimetryParameterNode
+#
+
+
+class ActivityImage(Enum):
+    """What the activity image shows (stored by member name: never rename members)."""
+
+    MAA_SPECT = "maa-spect"
+    Y90_PET = "y90-pet"
+    Y90_BREMSSTRAHLUNG = "y90-bremsstrahlung"
+
+    def label(self) -> str:
+        return {ActivityImage.MAA_SPECT: _("99mTc-MAA SPECT (planning)"),
+                ActivityImage.Y90_PET: _("Y-90 PET (post-treatment)"),
+                ActivityImage.Y90_BREMSSTRAHLUNG: _("Y-90 bremsstrahlung SPECT (post-treatment)")}[self]
+
+
+class DosimetryMethod(Enum):
+    """Activity prescription method; values are Y90DosimetryLib.planning.METHODS (never rename members)."""
+
+    MIRD = "mird"
+    BSA = "bsa"
+    PARTITION = "partition"
+    MULTI_COMPARTMENT = "multi-compartment"
+
+    def label(self) -> str:
+        return {DosimetryMethod.MIRD: _("MIRD single compartment"), DosimetryMethod.BSA: _("Body surface area"),
+                DosimetryMethod.PARTITION: _("Partition model"),
+                DosimetryMethod.MULTI_COMPARTMENT: _("Multi-compartment (each tumour)")}[self]
+
+
+class Microsphere(Enum):
+    """Microsphere product; values are the ``y90_microspheres`` presets (never rename members)."""
+
+    GLASS = "glass"
+    RESIN = "resin"
+
+    def label(self) -> str:
+        return {Microsphere.GLASS: _("Glass (TheraSphere)"), Microsphere.RESIN: _("Resin (SIR-Spheres)")}[self]
+
+
+class DoseTarget(Enum):
+    """Compartment the target dose applies to (partition / multi-compartment); never rename members."""
+
+    NORMAL_LIVER = "normal"
+    TUMOR = "tumour"
+
+    def label(self) -> str:
+        return {DoseTarget.NORMAL_LIVER: _("Normal liver"), DoseTarget.TUMOR: _("Tumours")}[self]
+
+
+class DoseConstantPreset(Enum):
+    """Dose constant K; values are the ``y90_dose_constants`` presets (never rename members)."""
+
+    CONVENTIONAL = "conventional"
+    THERASPHERE_IFU = "therasphere_ifu"
+    FIRST_PRINCIPLES = "first_principles_64_04h"
+
+    def label(self) -> str:
+        return {DoseConstantPreset.CONVENTIONAL: _("49.67 Gy·kg/GBq (conventional)"),
+                DoseConstantPreset.THERASPHERE_IFU: _("50 Gy·kg/GBq (TheraSphere IFU)"),
+                DoseConstantPreset.FIRST_PRINCIPLES: _("First principles (T½ 64.04 h)")}[self]
+
+
+class VoxelDosimetry(Enum):
+    """How the dose volume is computed (never rename members)."""
+
+    KERNEL = "kernel"
+    LOCAL = "local"
+    NONE = "none"
+
+    def label(self) -> str:
+        return {VoxelDosimetry.KERNEL: _("Dose-voxel-kernel convolution"),
+                VoxelDosimetry.LOCAL: _("Local deposition"), VoxelDosimetry.NONE: _("None (compartments only)")}[self]
+
+
+@parameterNodeWrapper
+class Y90DosimetryParameterNode:
+    """
+    The parameters of the module.
+
+    activityVolume - MAA SPECT (planning) or Y-90 PET / bremsstrahlung SPECT (post-treatment).
+    activityImage - what the activity volume shows.
+    ctVolume - optional CT: tissue density, lung mass, lung region.
+    segmentation - structures; the *SegmentId fields pick segments by ID ("" = detect from names).
+    method, microsphere, doseTarget, targetDoseGy (0 = preset limit), usePrescribedActivity,
+    prescribedActivityGBq - the prescription.
+    patientHeightCm, patientWeightKg - body surface area (BSA method).
+    treatmentDateTime, calibrationDateTime, residualPercent - vial ordering with decay.
+    overrideLungShunt, lungShuntPercent, previousLungDoseGy, doseConstant, voxelDosimetry - advanced.
+    exportRtDose, rtDoseFolder - DICOM RT Dose export.
+    """
+
+    activityVolume: vtkMRMLScalarVolumeNode
+    activityImage: ActivityImage = ActivityImage.MAA_SPECT
+    ctVolume: vtkMRMLScalarVolumeNode
+    segmentation: vtkMRMLSegmentationNode
+    liverSegmentId: str = ""
+    tumorSegmentId: str = ""
+    lungSegmentId: str = ""
+    perfusedSegmentId: str = ""
+    method: DosimetryMethod = DosimetryMethod.PARTITION
+    microsphere: Microsphere = Microsphere.GLASS
+    doseTarget: DoseTarget = DoseTarget.NORMAL_LIVER
+    targetDoseGy: Annotated[float, WithinRange(0.0, 1000.0)] = 0.0
+    usePrescribedActivity: bool = False
+    prescribedActivityGBq: Annotated[float, WithinRange(0.01, 30.0)] = 2.0
+    patientHeightCm: Annotated[float, WithinRange(*HEIGHT_CM_RANGE)] = 170.0
+    patientWeightKg: Annotated[float, WithinRange(*WEIGHT_KG_RANGE)] = 70.0
+    treatmentDateTime: str = ""
+    calibrationDateTime: str = ""
+    residualPercent: Annotated[float, WithinRange(0.0, 50.0)] = 0.0
+    overrideLungShunt: bool = False
+    lungShuntPercent: Annotated[float, WithinRange(*LUNG_SHUNT_PERCENT_RANGE)] = 5.0
+    previousLungDoseGy: Annotated[float, WithinRange(0.0, 200.0)] = 0.0
+    doseConstant: DoseConstantPreset = DoseConstantPreset.CONVENTIONAL
+    voxelDosimetry: VoxelDosimetry = VoxelDosimetry.KERNEL
+    exportRtDose: bool = False
+    rtDoseFolder: Path
+
+
+#
+# Y90DosimetryWidget
+#
+
+
+class Y90DosimetryWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    """Uses ScriptedLoadableModuleWidget base class, available at:
+    https://github.com/Slicer/Slicer/blob/main/Base/Python/slicer/ScriptedLoadableModule.py
+    """
+
+    SEGMENTATION_EVENTS = ("SegmentAdded", "SegmentRemoved", "SegmentModified")
+
+    def __init__(self, parent=None) -> None:
+        """Called when the user opens the module the first time and the widget is initialized."""
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
+        self.logic = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        self._cancelToken = None
+        self._segmentCombos = {}
+        self._observedSegmentation = None
+
+    def setup(self) -> None:
+        """Called when the user opens the module the first time and the widget is initialized."""
+        ScriptedLoadableModuleWidget.setup(self)
+
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/Y90Dosimetry.ui"))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+
+        self.logic = Y90DosimetryLogic()
+
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+
+        # Segment pickers: (parameter field, combo box, text of the "detect from names" entry)
+        self._segmentCombos = {
+            "liverSegmentId": (self.ui.liverSegmentComboBox, _("(detect: 'Liver')")),
+            "tumorSegmentId": (self.ui.tumorSegmentComboBox, _("(all tumour segments, detected from names)")),
+            "lungSegmentId": (self.ui.lungSegmentComboBox, _("(detect 'Lung'; else threshold the image)")),
+            "perfusedSegmentId": (self.ui.perfusedSegmentComboBox, _("(detect 'Perfused'; else whole liver)")),
+        }
+        for field, (combo, _text) in self._segmentCombos.items():
+            combo.connect("currentIndexChanged(int)", lambda index, field=field: self.onSegmentSelected(field, index))
+
+        self.ui.progressBar.hide()
+        self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+
+        self.initializeParameterNode()
+
+    def cleanup(self) -> None:
+        """Called when the application closes and the module widget is destroyed."""
+        if self._cancelToken is not None:
+            self._cancelToken.cancel()
+        self.removeObservers()
+
+    def enter(self) -> None:
+        """Called each time the user opens this module."""
+        self.initializeParameterNode()
+
+    def exit(self) -> None:
+        """Called each time the user opens a different module."""
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self._parameterNodeGuiTag = None
+            if self.hasObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified):
+                self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
+
+    def onSceneStartClose(self, caller, event) -> None:
+        """Called just before the scene is closed."""
+        self._observeSegmentation(None)
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event) -> None:
+        """Called just after the scene is closed."""
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def onReload(self) -> None:
+        """Reload the libraries (children first), then the module (developer mode)."""
+        reloadLibraries()
+        ScriptedLoadableModuleWidget.onReload(self)
+
+    def initializeParameterNode(self) -> None:
+        """Ensure parameter node exists and observed; pick the first SPECT-like volume and segmentation."""
+        self.setParameterNode(self.logic.getParameterNode())
+        if not self._parameterNode.activityVolume:
+            candidates = slicer.util.getNodesByClass("vtkMRMLScalarVolumeNode")
+            spect = [n for n in candidates if any(k in n.GetName().upper() for k in ("SPECT", "MAA", "PET", "Y90"))]
+            if spect or candidates:
+                self._parameterNode.activityVolume = (spect or candidates)[0]
+        if not self._parameterNode.segmentation:
+            firstSegmentationNode = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLSegmentationNode")
+            if firstSegmentationNode:
+                self._parameterNode.segmentation = firstSegmentationNode
+
+    def setParameterNode(self, inputParameterNode) -> None:
+        """Set and observe parameter node (the GUI follows it through SlicerParameterName properties)."""
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            if self.hasObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified):
+                self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
+        self._parameterNode = inputParameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
+        self._onParameterNodeModified()
+
+    def _onParameterNodeModified(self, caller=None, event=None) -> None:
+        parameters = self._parameterNode
+        segmentationNode = parameters.segmentation if parameters else None
+        if segmentationNode is not self._observedSegmentation:
+            self._observeSegmentation(segmentationNode)
+            self._updateSegmentCombos()
+        else:
+            self._selectSegmentsInCombos()
+        self._updateEnabledStates()
+
+    # -- segment pickers -------------------------------------------------------------------------------
+    def _observeSegmentation(self, segmentationNode) -> None:
+        if self._observedSegmentation is not None:
+            for event in self.SEGMENTATION_EVENTS:
+                self.removeObserver(self._observedSegmentation.GetSegmentation(),
+                                    getattr(slicer.vtkSegmentation, event), self.onSegmentsChanged)
+        self._observedSegmentation = segmentationNode
+        if segmentationNode is not None:
+            for event in self.SEGMENTATION_EVENTS:
+                self.addObserver(segmentationNode.GetSegmentation(), getattr(slicer.vtkSegmentation, event),
+                                 self.onSegmentsChanged)
+
+    def onSegmentsChanged(self, caller=None, event=None) -> None:
+        """Segments were added, removed or renamed: refresh the pickers."""
+        self._updateSegmentCombos()
+
+    def _updateSegmentCombos(self) -> None:
+        segmentationNode = self._parameterNode.segmentation if self._parameterNode else None
+        segments = []
+        if segmentationNode is not None:
+            segmentation = segmentationNode.GetSegmentation()
+            for index in range(segmentation.GetNumberOfSegments()):
+                segmentId = segmentation.GetNthSegmentID(index)
+                segments.append((segmentId, segmentation.GetSegment(segmentId).GetName()))
+        for combo, autoText in self._segmentCombos.values():
+            wasBlocked = combo.blockSignals(True)
+            try:
+                combo.clear()
+                combo.addItem(autoText, "")
+                for segmentId, name in segments:
+                    combo.addItem(name, segmentId)
+            finally:
+                combo.blockSignals(wasBlocked)
+        self._selectSegmentsInCombos()
+
+    def _selectSegmentsInCombos(self) -> None:
+        """Show the segments stored in the parameter node (e.g. after loading a scene)."""
+        for field, (combo, _autoText) in self._segmentCombos.items():
+            selected = getattr(self._parameterNode, field) if self._parameterNode else ""
+            index = max(combo.findData(selected), 0) if selected else 0
+            if combo.currentIndex != index:
+                wasBlocked = combo.blockSignals(True)
+                combo.currentIndex = index
+                combo.blockSignals(wasBlocked)
+
+    def onSegmentSelected(self, field: str, index: int) -> None:
+        """Store the segment ID chosen for a role ("" = detect from names)."""
+        if not self._parameterNode or index < 0:
+            return
+        combo = self._segmentCombos[field][0]
+        segmentId = combo.itemData(index) or ""
+        if getattr(self._parameterNode, field) != segmentId:
+            setattr(self._parameterNode, field, segmentId)
+
+    def _updateEnabledStates(self) -> None:
+        parameters = self._parameterNode
+        running = self._cancelToken is not None
+        ready = bool(parameters and parameters.activityVolume and parameters.segmentation)
+        self.ui.applyButton.enabled = running or ready
+        self.ui.applyButton.toolTip = (
+            _("Stop the computation") if running
+            else _("Compute the plan, dose volume, DVH and tables") if ready
+            else _("Select the activity image and the segmentation"))
+        if parameters:
+            method = parameters.method
+            self.ui.heightSpinBox.enabled = method == DosimetryMethod.BSA
+            self.ui.weightSpinBox.enabled = method == DosimetryMethod.BSA
+            self.ui.doseTargetComboBox.enabled = method in (DosimetryMethod.PARTITION, DosimetryMethod.MULTI_COMPARTMENT)
+            self.ui.targetDoseSpinBox.enabled = method != DosimetryMethod.BSA and not parameters.usePrescribedActivity
+            self.ui.prescribedActivitySpinBox.enabled = parameters.usePrescribedActivity
+            self.ui.lungShuntSliderWidget.enabled = parameters.overrideLungShunt
+            self.ui.rtDoseFolderPathLineEdit.enabled = parameters.exportRtDose
+        for widget in (self.ui.inputsCollapsibleButton, self.ui.planningCollapsibleButton,
+                       self.ui.advancedCollapsibleButton):
+            widget.enabled = not running
+
+    # -- action ----------------------------------------------------------------------------------------
+    def onApplyButton(self) -> None:
+        """Plan and compute the dose (the button turns into Cancel while it runs)."""
+        if self._cancelToken is not None:
+            self._cancelToken.cancel()
+            self.ui.statusLabel.text = _("Cancelling...")
+            return
+        with slicer.util.tryWithErrorDisplay(_("Y-90 planning failed."), waitCursor=True):
+            self.logic.installRequirements()
+            from HCCInterventionalAILib.progress import Cancelled, CancelToken
+
+            p = self._parameterNode
+            self._cancelToken = CancelToken()
+            self._setRunning(True)
+            try:
+                outputs = self.logic.plan(
+                    p.activityVolume, p.segmentation,
+                    method=p.method, microsphere=p.microsphere, ctVolumeNode=p.ctVolume,
+                    liverSegment=p.liverSegmentId or None, tumorSegment=p.tumorSegmentId or None,
+                    lungSegment=p.lungSegmentId or None, perfusedSegment=p.perfusedSegmentId or None,
+                    target=p.doseTarget, targetDoseGy=p.targetDoseGy or None,
+                    prescribedActivityGBq=p.prescribedActivityGBq if p.usePrescribedActivity else None,
+                    heightCm=p.patientHeightCm, weightKg=p.patientWeightKg,
+                    treatmentTime=p.treatmentDateTime, calibrationTime=p.calibrationDateTime,
+                    residualFraction=p.residualPercent / 100.0,
+                    lungShuntFraction=p.lungShuntPercent / 100.0 if p.overrideLungShunt else None,
+                    previousLungDoseGy=p.previousLungDoseGy, doseConstant=p.doseConstant,
+                    voxelDosimetry=p.voxelDosimetry, activityImage=p.activityImage,
+                    rtDoseFolder=str(p.rtDoseFolder) if p.exportRtDose else None,
+                    progressCallback=progressToWidgets(self.ui.progressBar, self.ui.statusLabel),
+                    cancelToken=self._cancelToken,
+                )
+                self.ui.resultsLabel.text = self.logic.summaryHtml(outputs)
+                self.ui.statusLabel.text = _("Done: new dose volume, tables and DVH chart in the scene.")
+            except Cancelled:
+                self.ui.statusLabel.text = _("Cancelled; nothing was added to the scene.")
+            finally:
+                self._cancelToken = None
+                self._setRunning(False)
+
+    def _setRunning(self, running: bool) -> None:
+        self.ui.applyButton.text = _("Cancel") if running else _("Plan and compute dose")
+        self.ui.progressBar.setVisible(running)
+        self.ui.progressBar.value = 0
+        self._updateEnabledStates()
+
+
+#
+# Y90DosimetryLogic
+#
+
+
+class Y90DosimetryLogic(ScriptedLoadableModuleLogic):
+    """Computations of the module, usable without the GUI (e.g. from the Slicer Python console):
+
+    .. code-block:: python
+
+        y90 = slicer.util.getModuleLogic("Y90Dosimetry")
+        outputs = y90.plan(spectNode, segmentationNode, method="PARTITION", microsphere="GLASS")
+        outputs["result"].activity_gbq          # Y90DosimetryLib.DosimetryResult
+        outputs["dose"], outputs["planTable"], outputs["dvhChart"]   # the new nodes
+
+    ``plan`` reads the nodes with the scene bridge (``HCCInterventionalAILib.scene``), runs
+    ``Y90DosimetryLib.plan_treatment`` and writes NEW nodes: the dose volume (shown as a colour overlay), the
+    per-structure plan and dose-statistics tables, the warnings, and the DVH chart. Inputs are never modified.
+    Uses ScriptedLoadableModuleLogic base class, available at:
+    https://github.com/Slicer/Slicer/blob/main/Base/Python/slicer/ScriptedLoadableModule.py
+    """
+
+    def __init__(self) -> None:
+        """Called when the logic class is instantiated. Can be used for initializing member variables."""
+        ScriptedLoadableModuleLogic.__init__(self)
+
+    def getParameterNode(self):
+        """The module's parameter node (typed wrapper around the scene's scripted module node)."""
+        return Y90DosimetryParameterNode(super().getParameterNode())
+
+    def installRequirements(self) -> None:
+        """Install this module's Python requirements if missing (asks first)."""
+        ensurePythonRequirements(moduleResourcePath("requirements.txt"), requester="Y-90 Dosimetry")
+
+    @staticmethod
+    def _segmentName(segmentationNode, segment) -> str | None:
+        """A segment's name from its ID or name (None: not given)."""
+        if not segment:
+            return None
+        vtkSegment = segmentationNode.GetSegmentation().GetSegment(segment)
+        return vtkSegment.GetName() if vtkSegment is not None else str(segment)
+
+    def structureRoles(self, segmentation, segmentationNode, liverSegment=None, tumorSegment=None, lungSegment=None,
+                       perfusedSegment=None):
+        """Which segments are liver, tumours, lungs and perfused territory.
+
+        Roles are detected from segment names (``Y90DosimetryLib.planning.StructureRoles.detect``); every
+        segment given (ID or name) replaces the detected one (a tumour given replaces all detected tumours).
+
+        Returns:
+            ``Y90DosimetryLib.planning.StructureRoles``.
+        """
+        from Y90DosimetryLib.planning import StructureRoles
+
+        roles = StructureRoles.detect(segmentation)
+        names = set(segmentation.names)
+
+        def checked(segment):
+            name = self._segmentName(segmentationNode, segment)
+            if name is not None and name not in names:
+                raise ValueError(_("Segment '{name}' is not in '{segmentation}'").format(
+                    name=name, segmentation=segmentationNode.GetName()))
+            return name
+
+        liver, tumor, lung, perfused = (checked(s) for s in (liverSegment, tumorSegment, lungSegment, perfusedSegment))
+        if liver:
+            roles.liver = liver
+        if tumor:
+            roles.tumours = [tumor]
+        if lung:
+            roles.lungs = [lung]
+        if perfused:
+            roles.perfused = perfused
+        return roles
+
+    def plan(self, activityVolumeNode, segmentationNode, method="PARTITION", microsphere="GLASS",
+             ctVolumeNode=None, liverSegment=None, tumorSegment=None, lungSegment=None, perfusedSegment=None,
+             target="NORMAL_LIVER", targetDoseGy=None, prescribedActivityGBq=None, heightCm=None, weightKg=None,
+             treatmentTime=None, calibrationTime=None, residualFraction=0.0, lungShuntFraction=None,
+             previousLungDoseGy=0.0, doseConstant="CONVENTIONAL", voxelDosimetry="KERNEL",
+             activityImage="MAA_SPECT", rtDoseFolder=None, progressCallback=None, cancelToken=None,
+             show: bool = True) -> dict:
+        """Plan a Y-90 treatment (or dose a post-treatment image) and write the results as NEW nodes.
+
+        Args:
+            activityVolumeNode: MAA SPECT counts, or Y-90 PET / bremsstrahlung SPECT (not modified).
+            segmentationNode: liver (required), tumours, lungs, perfused territory; any grid (resampled onto
+                the activity image's grid).
+            method: ``DosimetryMethod`` member or name: "MIRD", "BSA", "PARTITION", "MULTI_COMPARTMENT".
+            microsphere: "GLASS" or "RESIN" (sets the dose-limit preset and vial sizes).
+            ctVolumeNode: optional CT (densities, lung mass, lung region).
+            liverSegment, tumorSegment, lungSegment, perfusedSegment: segment IDs or names; None detects the
+                role from segment names (see :meth:`structureRoles`).
+            target: "NORMAL_LIVER" or "TUMOR": the compartment ``targetDoseGy`` applies to (partition models).
+            targetDoseGy: mean dose wanted in the target; None uses the preset's limit (MIRD needs a value).
+            prescribedActivityGBq: evaluate this activity instead of solving for a dose (e.g. the delivered
+                activity for a post-treatment image).
+            heightCm, weightKg: patient size (BSA method).
+            treatmentTime, calibrationTime: ISO date-times ("2026-03-01 10:30") or datetimes; with both, the
+                vial order is computed with decay; ``residualFraction`` of the vial is expected to stay behind.
+            lungShuntFraction: use this LSF (0–1) instead of measuring it on the image.
+            previousLungDoseGy: lung dose of earlier treatments (cumulative limit).
+            doseConstant: "CONVENTIONAL" (49.67), "THERASPHERE_IFU" (50) or "FIRST_PRINCIPLES".
+            voxelDosimetry: "KERNEL" (convolution), "LOCAL" (local deposition) or "NONE".
+            activityImage: "MAA_SPECT" (a predicted dose) or "Y90_PET" / "Y90_BREMSSTRAHLUNG" (delivered).
+            rtDoseFolder: write the dose as DICOM RT Dose into this folder (None: no export).
+            progressCallback: called with (fraction 0–1, message).
+            cancelToken: ``HCCInterventionalAILib.progress.CancelToken``; cancelling raises ``Cancelled``.
+            show: show the dose overlay, the plan table and the DVH chart in the layout.
+
+        Returns:
+            ``{"result": Y90DosimetryLib.DosimetryResult, "dose": volume node or None, "planTable",
+            "statisticsTable", "warningsTable": table nodes (None when empty), "dvhChart": plot chart node or
+            None, "rtDosePath": str or None}``.
+        """
+        from HCCInterventionalAILib.progress import Progress
+        from HCCInterventionalAILib.scene import node_to_segmentation, node_to_volume
+        from Y90DosimetryLib import plan_treatment
+
+        if activityVolumeNode is None or segmentationNode is None:
+            raise ValueError(_("Select the activity image and the segmentation."))
+        method = enumValue(DosimetryMethod, method)
+        microsphere = enumValue(Microsphere, microsphere)
+        target = enumValue(DoseTarget, target)
+        doseConstant = enumValue(DoseConstantPreset, doseConstant)
+        voxelDosimetry = enumValue(VoxelDosimetry, voxelDosimetry)
+        activityImage = enumValue(ActivityImage, activityImage)
+        treatment = parseDateTime(treatmentTime, _("Treatment time"))
+        calibration = parseDateTime(calibrationTime, _("Vial calibration time"))
+        if calibration is not None and treatment is None:
+            raise ValueError(_("Give the treatment time together with the vial calibration time."))
+
+        progress = Progress(progressCallback, cancelToken)
+        steps = progress.split(10)
+        steps[0].update(0.0, _("Reading the images"))
+        activity = node_to_volume(activityVolumeNode)
+        ct = node_to_volume(ctVolumeNode) if ctVolumeNode is not None else None
+        segmentation = node_to_segmentation(segmentationNode)
+        roles = self.structureRoles(segmentation, segmentationNode, liverSegment, tumorSegment, lungSegment,
+                                    perfusedSegment)
+        steps[0].update(1.0, _("Planning"))
+
+        result = plan_treatment(
+            activity, segmentation, ct=ct, method=method.value, microsphere_type=microsphere.value,
+            activity_gbq=prescribedActivityGBq, target_dose_gy=targetDoseGy, target=target.value,
+            lung_shunt_fraction=lungShuntFraction, height_cm=heightCm, weight_kg=weightKg, roles=roles,
+            dose_method=voxelDosimetry.value, dose_constant_name=doseConstant.value,
+            previous_lung_dose_gy=previousLungDoseGy, residual_fraction=residualFraction,
+            calibration=calibration, treatment=treatment if calibration is not None else None,
+            progress=progress.sub(0.1, 0.9),
+        )
+        progress.check()
+        if treatment is not None and calibration is None:
+            result.warnings.append(_("No vial calibration time given: no vial order was computed."))
+
+        progress.update(0.9, _("Writing the results"))
+        delivered = activityImage != ActivityImage.MAA_SPECT
+        outputs = self._writeResults(result, activityVolumeNode, segmentationNode, ctVolumeNode, delivered, show)
+        outputs["rtDosePath"] = None
+        if rtDoseFolder and result.dose is not None:
+            outputs["rtDosePath"] = self.exportRtDose(result.dose, rtDoseFolder, activityVolumeNode.GetName(),
+                                                      delivered=delivered)
+        progress.update(1.0, _("Done"))
+        return outputs
+
+    def _writeResults(self, result, activityVolumeNode, segmentationNode, ctVolumeNode, delivered: bool,
+                      show: bool) -> dict:
+        import pandas as pd
+        from HCCInterventionalAILib.scene import (
+            dataframe_to_plot,
+            dataframe_to_table_node,
+            set_slice_view_layers,
+            show_volume,
+            volume_to_node,
+        )
+
+        scene = slicer.mrmlScene
+        base = activityVolumeNode.GetName()
+        kind = _("delivered") if delivered else _("predicted")
+        outputs = {"result": result, "dose": None, "statisticsTable": None, "warningsTable": None, "dvhChart": None}
+
+        planTable = dataframe_to_table_node(scene, result.compartments, f"{base} Y-90 plan")
+        planTable.SetAttribute(RESULT_ATTRIBUTE, "plan")
+        planTable.SetAttribute("Y90Dosimetry.ActivityGBq", f"{result.activity_gbq:.4g}")
+        planTable.SetAttribute("Y90Dosimetry.LungShuntFraction", f"{result.lung_shunt.lung_shunt_fraction:.4g}")
+        outputs["planTable"] = planTable
+        if result.warnings:
+            warningsTable = dataframe_to_table_node(scene, pd.DataFrame({"Warning": list(result.warnings)}),
+                                                    f"{base} Y-90 warnings")
+            warningsTable.SetAttribute(RESULT_ATTRIBUTE, "warnings")
+            outputs["warningsTable"] = warningsTable
+        if result.dose_statistics is not None and not result.dose_statistics.empty:
+            statisticsTable = dataframe_to_table_node(scene, result.dose_statistics, f"{base} Y-90 dose statistics")
+            statisticsTable.SetAttribute(RESULT_ATTRIBUTE, "statistics")
+            outputs["statisticsTable"] = statisticsTable
+
+        if result.dose is not None:
+            doseNode = volume_to_node(scene, result.dose, name=f"{base} Y-90 dose ({kind})")
+            doseNode.SetAttribute(RESULT_ATTRIBUTE, "dose")
+            maximum = float(result.dose.array.max()) if result.dose.array.size else 0.0
+            show_volume(doseNode, color="Rainbow", threshold=min(1.0, 0.01 * maximum) if maximum > 0 else None,
+                        opacity=1.0)
+            outputs["dose"] = doseNode
+            if show:
+                background = ctVolumeNode if ctVolumeNode is not None else activityVolumeNode
+                set_slice_view_layers(scene, background=background, foreground=doseNode, foreground_opacity=0.5)
+
+        if result.dvh is not None and not result.dvh.empty:
+            wide = result.dvh.pivot_table(index="dose_Gy", columns="structure", values="volume_%").reset_index()
+            structures = [c for c in wide.columns if c != "dose_Gy"]
+            colors = {}
+            segmentation = segmentationNode.GetSegmentation()
+            for index in range(segmentation.GetNumberOfSegments()):
+                segment = segmentation.GetNthSegment(index)
+                if segment.GetName() in structures:
+                    colors[segment.GetName()] = tuple(segment.GetColor())
+            chart = dataframe_to_plot(scene, wide, "dose_Gy", structures, f"{base} Y-90 DVH ({kind})",
+                                      x_label=_("Dose (Gy)"), y_label=_("Volume (%)"), colors=colors)
+            chart.SetAttribute(RESULT_ATTRIBUTE, "dvh")
+            outputs["dvhChart"] = chart
+
+        if show:
+            self.showResults(outputs)
+        return outputs
+
+    def showResults(self, outputs: dict) -> None:
+        """Show the DVH chart and the plan table in a layout with a plot view and a table view."""
+        if not getattr(slicer, "app", None) or slicer.app.layoutManager() is None:
+            return
+        slicer.app.layoutManager().setLayout(slicer.vtkMRMLLayoutNode.SlicerLayoutFourUpPlotTableView)
+        applicationLogic = slicer.app.applicationLogic()
+        if outputs.get("planTable") is not None:
+            applicationLogic.GetSelectionNode().SetActiveTableID(outputs["planTable"].GetID())
+            applicationLogic.PropagateTableSelection()
+        if outputs.get("dvhChart") is not None:
+            slicer.modules.plots.logic().ShowChartInLayout(outputs["dvhChart"])
+
+    def exportRtDose(self, dose, folder: str, baseName: str, delivered: bool = False) -> str:
+        """Write a dose ``Volume`` (Gy) as a DICOM RT Dose file into ``folder``; returns the file path.
+
+        The summation type is PLAN for a predicted (MAA) dose and RECORD for a delivered (Y-90) dose.
+        """
+        import re
+
+        from Y90DosimetryLib import write_rtdose
+
+        os.makedirs(folder, exist_ok=True)
+        fileName = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{baseName}_Y90_RTDOSE").strip("_") + ".dcm"
+        path = write_rtdose(dose, os.path.join(folder, fileName),
+                            dose_summation_type="RECORD" if delivered else "PLAN")
+        return str(path)
+
+    def summaryHtml(self, outputs: dict) -> str:
+        """Short HTML summary of a :meth:`plan` result: activity, LSF, doses, vial, warnings."""
+        from html import escape
+
+        result = outputs["result"]
+        lines = [
+            _("<b>Activity at treatment: {activity:.2f} GBq</b> ({method}, {spheres})").format(
+                activity=result.activity_gbq, method=escape(result.method), spheres=escape(result.microsphere.name)),
+            _("Lung shunt fraction: {lsf:.1f} % ({how})").format(
+                lsf=100.0 * result.lung_shunt.lung_shunt_fraction, how=escape(result.lung_shunt.method)),
+        ]
+        for compartment in result.evaluation.compartments:
+            lines.append(_("{name}: {dose:.1f} Gy").format(name=escape(compartment.name),
+                                                           dose=compartment.mean_dose_gy))
+        if result.evaluation.lung is not None:
+            lines.append(_("Lungs: {dose:.1f} Gy").format(dose=result.evaluation.lung.dose_gy))
+        if result.vial is not None:
+            lines.append(_("Vial to order: {activity:.2f} GBq at calibration").format(
+                activity=result.vial.activity_at_calibration_gbq))
+        if outputs.get("rtDosePath"):
+            lines.append(_("RT Dose written to {path}").format(path=escape(outputs["rtDosePath"])))
+        if result.warnings:
+            lines.append('<span style="color:#b91c1c"><b>' + _("Warnings:") + "</b><br>"
+                         + "<br>".join(escape(w) for w in result.warnings) + "</span>")
+        return "<br>".join(lines)
+
+
+#
+# Y90DosimetryTest
+#
+
+
+class Y90DosimetryTest(ScriptedLoadableModuleTest):
+    """
+    Self test of the module, run inside Slicer (Developer mode › Reload and Test).
+    Uses ScriptedLoadableModuleTest base class, available at:
+    https://github.com/Slicer/Slicer/blob/main/Base/Python/slicer/ScriptedLoadableModule.py
+    """
+
+    def setUp(self):
+        """Do whatever is needed to reset the state - typically a scene clear will be enough."""
+        slicer.mrmlScene.Clear()
+
+    def runTest(self):
+        """Run as few or as many tests as needed here."""
+        self.setUp()
+        self.test_PartitionPlanOnSample()
+
+    def test_PartitionPlanOnSample(self):
+        """Partition plan on the small synthetic patient, given an activity of 2 GBq.
+
+        Checks that do not depend on the image: the activity is the one given, the compartment masses are
+        positive, the lungs receive LSF · A, and the new nodes exist without touching the inputs.
+        """
+        import HCCInterventionalAI
+
+        self.delayDisplay("Loading the synthetic sample patient")
+        sampleLogic = HCCInterventionalAI.HCCInterventionalAILogic()
+        sampleLogic.installRequirements()
+        nodes = sampleLogic.loadSamplePatient(seed=7, size="small", show=False)
+        spectNode, segmentationNode = nodes["spect"], nodes["segmentation"]
+        before = spectNode.GetImageData().GetScalarRange()
+
+        self.delayDisplay("Planning")
+        logic = Y90DosimetryLogic()
+        logic.installRequirements()
+        outputs = logic.plan(spectNode, segmentationNode, method="PARTITION", microsphere="RESIN",
+                             prescribedActivityGBq=2.0, voxelDosimetry="LOCAL")
+        result = outputs["result"]
+        self.assertAlmostEqual(result.activity_gbq, 2.0, places=6)
+        lsf = result.lung_shunt.lung_shunt_fraction
+        self.assertGreater(lsf, 0.0)
+        self.assertLess(lsf, 1.0)
+        self.assertAlmostEqual(result.evaluation.lung.activity_gbq, 2.0 * lsf, places=6)
+        self.assertIsNotNone(outputs["dose"])
+        self.assertIsNotNone(outputs["dvhChart"])
+        self.assertGreater(outputs["planTable"].GetNumberOfRows(), 1)
+        self.assertEqual(spectNode.GetImageData().GetScalarRange(), before)
+        self.delayDisplay("Test passed")

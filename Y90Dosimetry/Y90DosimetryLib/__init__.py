@@ -52,7 +52,7 @@ from .lung_shunt import (  # noqa: E402
     planar_lung_shunt,
     spect_lung_shunt,
 )
-from .planning import DosimetryResult, plan_treatment  # noqa: E402
+from .planning import METHODS, DosimetryResult, StructureRoles, plan_treatment  # noqa: E402
 from .radiobiology import bed_permanent_implant, eqd2, equivalent_uniform_dose  # noqa: E402
 from .rtdose import read_rtdose, write_rtdose  # noqa: E402
 from .voxel_dose import activity_from_counts, kernel_convolution_dose, local_deposition_dose  # noqa: E402
@@ -67,6 +67,7 @@ __all__ = [
     "DosimetryResult",
     "GammaResult",
     "LungDose",
+    "METHODS",
     "LungRegion",
     "LungShuntError",
     "LungShuntResult",
@@ -75,6 +76,7 @@ __all__ = [
     "PresetError",
     "RadialKernelModel",
     "SValueTable",
+    "StructureRoles",
     "VialOrder",
     "Y90InputError",
     "Y90_HALF_LIFE_H",

@@ -137,7 +137,7 @@ def lung_dose(
     lung_shunt_fraction: float,
     lung_mass_kg: float | None = None,
     dose_constant_gy_kg_per_gbq: float | str | DoseConstant | None = None,
-    lung_mass_source: str = "CT",
+    lung_mass_source: str = "given",
 ) -> LungDose:
     """Mean lung dose.
 
@@ -228,6 +228,11 @@ class ActivityPlan(SerializableResult):
         raise KeyError(f"No compartment '{name}' in this plan ({', '.join(c.name for c in self.compartments)})")
 
 
+def _above(value: float, limit: float) -> bool:
+    """value > limit beyond floating-point rounding (a plan solved for exactly the limit does not warn)."""
+    return value > limit * (1 + 1e-9) + 1e-12
+
+
 def _limit_warnings(
     plan: ActivityPlan, limits: DoseLimits | None, previous_lung_dose_gy: float
 ) -> list[str]:
@@ -236,18 +241,19 @@ def _limit_warnings(
     out: list[str] = []
     if plan.lung is not None:
         d = plan.lung.dose_gy
-        if limits.lung_dose_single_gy is not None and d > limits.lung_dose_single_gy:
+        if limits.lung_dose_single_gy is not None and _above(d, limits.lung_dose_single_gy):
             out.append(f"Lung dose {d:.1f} Gy exceeds the single-treatment limit of {limits.lung_dose_single_gy:g} Gy "
                        f"({limits.name})")
         total = d + previous_lung_dose_gy
-        if limits.lung_dose_cumulative_gy is not None and total > limits.lung_dose_cumulative_gy:
+        if limits.lung_dose_cumulative_gy is not None and _above(total, limits.lung_dose_cumulative_gy):
             out.append(f"Cumulative lung dose {total:.1f} Gy (this treatment {d:.1f} + previous "
                        f"{previous_lung_dose_gy:.1f}) exceeds {limits.lung_dose_cumulative_gy:g} Gy ({limits.name})")
     for c in plan.compartments:
-        if c.kind == "normal" and limits.normal_liver_max_gy is not None and c.mean_dose_gy > limits.normal_liver_max_gy:
+        normal_max = limits.normal_liver_max_gy
+        if c.kind == "normal" and normal_max is not None and _above(c.mean_dose_gy, normal_max):
             out.append(f"Normal-liver compartment '{c.name}' receives {c.mean_dose_gy:.1f} Gy, above the limit of "
                        f"{limits.normal_liver_max_gy:g} Gy ({limits.name})")
-        if c.kind == "tumour" and limits.tumour_min_gy is not None and c.mean_dose_gy < limits.tumour_min_gy:
+        if c.kind == "tumour" and limits.tumour_min_gy is not None and _above(limits.tumour_min_gy, c.mean_dose_gy):
             out.append(f"Tumour compartment '{c.name}' receives {c.mean_dose_gy:.1f} Gy, below the target of "
                        f"{limits.tumour_min_gy:g} Gy ({limits.name})")
     limit = limits.lung_shunt_contraindicated_above

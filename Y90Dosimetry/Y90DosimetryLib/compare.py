@@ -113,9 +113,11 @@ def gamma_index(
         ΔD = dose_percent % of the normalisation dose (global: max reference dose unless given) or of D_ref(r)
         (local). γ ≤ 1 passes.
 
-    r' runs over a cubic grid of offsets (step ``step_mm``, default min(DTA/5, smallest voxel/2)) within
+    r' runs over a cubic grid of offsets (step ``step_mm`` = h, default min(DTA/10, smallest voxel/2)) within
     max_gamma·DTA, with the evaluated dose linearly interpolated; offsets are visited by increasing distance and
-    the search ends once no remaining offset can lower any γ. Analytic check: a dose ramp of gradient g shifted
+    the search ends for a point once no remaining offset can lower its γ. The offset grid overestimates γ by at
+    most γ_h² − γ² ≤ (h/2)²·(3/DTA² + |∇D|²/ΔD²) (nearest grid offset to the true minimiser), so steep
+    gradients with a tight dose criterion need a finer step. Analytic check: a dose ramp of gradient g shifted
     by s gives γ = s / sqrt(DTA² + (ΔD/g)²).
 
     Args:
@@ -145,7 +147,7 @@ def gamma_index(
     norm = normalisation_dose_gy if normalisation_dose_gy is not None else max_ref
     delta_d = dose_percent / 100.0 * (np.maximum(d_ref, threshold_percent / 100.0 * max_ref) if local else norm)
     spacing_kji = np.asarray(reference.spacing[::-1], dtype=float)
-    step = step_mm or min(dta_mm / 5.0, float(spacing_kji.min()) / 2.0)
+    step = step_mm or min(dta_mm / 10.0, float(spacing_kji.min()) / 2.0)
     offsets = _offsets(tuple(spacing_kji), max_gamma * dta_mm, step)
 
     delta_d = np.broadcast_to(np.asarray(delta_d, dtype=float), d_ref.shape)

@@ -158,8 +158,8 @@ def lung_region_from_spect(
     """An approximate lung region for the LSF when the segmentation has no lung segment.
 
     With a CT (on the SPECT grid): voxels below ``hu_threshold`` HU (aerated lung is about −850 HU), excluding
-    air connected to the image border (outside the body) and keeping the two largest components of at least
-    ``min_component_ml`` whose centre lies above the liver's lowest point.
+    air connected to the in-plane borders of the slices (outside the body), keeping the two largest components
+    of at least ``min_component_ml`` whose centre lies above the liver's lowest point.
 
     Without a CT (counts only): voxels at least ``margin_mm`` above the liver dome (the most superior liver
     voxel; the margin keeps SPECT spill-out from the liver out of the lung region) whose counts, smoothed with
@@ -191,8 +191,8 @@ def lung_region_from_spect(
         hu = np.asarray(ct.array, dtype=float)
         air = hu < hu_threshold
         labels, _ = ndimage.label(air)
-        border = np.unique(np.concatenate([labels[[0, -1]].ravel(), labels[:, [0, -1]].ravel(),
-                                           labels[:, :, [0, -1]].ravel()]))
+        # outside air touches the in-plane borders (rows/columns); lungs may touch the top/bottom slices
+        border = np.unique(np.concatenate([labels[:, [0, -1]].ravel(), labels[:, :, [0, -1]].ravel()]))
         inside = air & ~np.isin(labels, border[border > 0]) & ~liver_mask
         lowest_liver = float(z[liver_mask].min())
         labels2, n = ndimage.label(inside)

@@ -59,7 +59,7 @@ def write_rtdose(
     """
     import pydicom
     from pydicom.dataset import FileDataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID, generate_uid
+    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, generate_uid
 
     array = np.asarray(dose.array, dtype=float)
     if dose.units and dose.units.lower() not in ("gy", "gray"):

@@ -37,8 +37,8 @@ def density_from_hu(hu: np.ndarray, points: tuple[tuple[float, float], ...] | No
         ρ(HU) = linear interpolation through the (HU, ρ) calibration points, constant beyond the end points.
 
     Source: the ``hu_to_density`` entry of ``y90_tissue_densities.json`` (air, water, compact bone; after
-    Schneider et al., Phys Med Biol 2000;45:459). With the default points ρ = 1 + HU/1000 for HU ≤ 0, so lung at
-    −700 HU gives 0.30 g/ml and liver at +60 HU gives 1.03 g/ml.
+    Schneider et al., Phys Med Biol 2000;45:459). With the default points ρ ≈ 1 + HU/1000 for HU ≤ 0, so lung at
+    −700 HU gives 0.301 g/ml, and liver at +60 HU gives 1.032 g/ml.
     """
     pts = np.asarray(points or hu_to_density_points(), dtype=float)
     hu = np.asarray(hu, dtype=float)

@@ -88,7 +88,9 @@ def activity_from_counts(
     return counts.with_array(activity, name=f"{counts.name} activity", units="GBq", metadata=merged)
 
 
-def _density_array(activity: Volume, density: float | Volume | None, min_density: float) -> tuple[np.ndarray, str, list[str]]:
+def _density_array(
+    activity: Volume, density: float | Volume | None, min_density: float
+) -> tuple[np.ndarray, str, list[str]]:
     """Mass density per voxel (g/ml), floored at ``min_density``, with a description and warnings."""
     warnings: list[str] = []
     if density is None:
@@ -183,7 +185,7 @@ def _torch_fft_convolve(array: np.ndarray, kernel: np.ndarray, device: str) -> n
 
     dev = torch.device(device)
     dtype = torch.float64 if dev.type == "cpu" else torch.float32
-    shape = [next_fast_len(n + m - 1, real=True) for n, m in zip(array.shape, kernel.shape)]
+    shape = [next_fast_len(n + m - 1, real=True) for n, m in zip(array.shape, kernel.shape, strict=True)]
     with torch.no_grad():
         fa = torch.fft.rfftn(torch.as_tensor(array, dtype=dtype, device=dev), s=shape)
         fk = torch.fft.rfftn(torch.as_tensor(kernel, dtype=dtype, device=dev), s=shape)

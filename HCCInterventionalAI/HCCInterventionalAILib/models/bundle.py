@@ -77,6 +77,8 @@ def read_network_definition(root: Path, spec: BundleSpec) -> tuple[str, dict[str
         resolved = parser.get_parsed_content(spec.network_key, instantiate=False, eval_expr=False)
     except Exception as error:  # unresolvable references
         raise ModelLoadError(f"Cannot resolve {where}: {error}") from error
+    if hasattr(resolved, "get_config"):  # the network definition itself is the one component allowed
+        resolved = resolved.get_config()
     definition = _plain(resolved, where)
     target = definition.pop("_target_")
     definition.pop("_desc_", None)

@@ -1,6 +1,6 @@
 """An LRU cache of loaded models, so repeated calls (e.g. segmenting several patients) load a network once.
 
-Keys are ``(card id, version, device, file checksums)``; the size is configurable with
+Keys are ``(card id, version, device, file checksums, cache folder)``; the size is configurable with
 ``HCCAI_MODEL_CACHE_SIZE`` (default 2) or :func:`set_model_cache_size`. Evicting a model drops the cache's
 reference to it; GPU memory is returned once no caller holds the model any more.
 """

@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import re
@@ -230,6 +231,10 @@ class ModelCard:
         if self.source is None:
             raise ModelCardError(self.key, [("files.url", f"relative URL '{model_file.url}' needs a card file")])
         return (self.source.parent / model_file.url).resolve().as_uri()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The card as read (JSON-serialisable), e.g. to show it or to store it with a result."""
+        return copy.deepcopy(dict(self.raw))
 
     def summary(self) -> str:
         """One line for lists and logs: id, version, task and trust level."""

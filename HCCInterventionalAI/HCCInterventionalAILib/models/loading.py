@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from .card import ModelCard
 from .dependencies import import_torch
 from .device import autocast, select_device
 from .errors import ModelLoadError, UnsafeModelError
-from .fetch import fetch_model
+from .fetch import fetch_model, model_directory
 from .networks import build_network
 from .onnx_runner import OnnxRunner
 from .weights import load_state_dict
@@ -97,7 +98,9 @@ def _inside(folder: Path, relative: str) -> Path:
 def _load_torchscript(path: Path, device: Any) -> Any:
     torch = import_torch()
     try:
-        return torch.jit.load(str(path), map_location=device)
+        with warnings.catch_warnings():  # TorchScript is deprecated upstream but remains a supported format here
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return torch.jit.load(str(path), map_location=device)
     except (RuntimeError, ValueError, OSError) as error:
         raise ModelLoadError(f"{path.name} is corrupt or not a TorchScript archive: {error}") from error
 
@@ -179,5 +182,6 @@ def load_model(card: ModelCard | str, *, device: Any = "auto", cache_dir: str | 
     progress = as_progress(progress)
     if not use_cache:
         return _load(card, device, cache_dir, progress)
-    key = (card.id, card.version, str(device), tuple(f.sha256 for f in card.files))
+    folder = str(model_directory(card, cache_dir).resolve())  # another cache folder means other files
+    key = (card.id, card.version, str(device), tuple(f.sha256 for f in card.files), folder)
     return model_cache().get_or_load(key, lambda: _load(card, device, cache_dir, progress))

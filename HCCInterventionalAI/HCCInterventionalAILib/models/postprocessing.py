@@ -20,6 +20,24 @@ __all__ = ["keep_largest_component", "labels_from_output"]
 _FULL_CONNECTIVITY = np.ones((3, 3, 3), dtype=bool)
 
 
+def _label_of_argmax(logits: Any, lut: Any) -> Any:
+    """``lut[argmax(logits, dim=0)]``: the label value of the largest channel per voxel (first one on ties).
+
+    For the few channels of a segmentation network, one pass per channel over contiguous memory is several
+    times faster on the CPU than ``torch.argmax`` across the channel axis, and needs no index array.
+    """
+    torch = import_torch()
+    if logits.shape[0] > 16:
+        return lut[logits.argmax(dim=0)]
+    best = logits[0].clone()
+    labels = torch.full(logits.shape[1:], int(lut[0]), dtype=lut.dtype, device=logits.device)
+    for channel in range(1, logits.shape[0]):
+        better = logits[channel] > best
+        labels.masked_fill_(better, int(lut[channel]))
+        torch.maximum(best, logits[channel], out=best)
+    return labels
+
+
 def labels_from_output(output: Any, spec: OutputSpec, probabilities: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """Labels (and probabilities) from one image's network output.
 
@@ -55,7 +73,7 @@ def labels_from_output(output: Any, spec: OutputSpec, probabilities: bool = True
         lut = torch.zeros(channels, dtype=dtype, device=logits.device)
         for label in spec.labels:
             lut[label.channel] = label.value
-        labels = lut[logits.argmax(dim=0)]
+        labels = _label_of_argmax(logits, lut)
         if spec.activation == "softmax" and probabilities:
             probs = torch.softmax(logits, dim=0)
     labels_np = labels.cpu().numpy().astype(numpy_dtype, copy=False)

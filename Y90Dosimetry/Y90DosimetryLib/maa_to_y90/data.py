@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
 from HCCInterventionalAILib.imaging.segmentation import Segmentation
 from HCCInterventionalAILib.imaging.volume import Volume
 
@@ -86,12 +85,12 @@ def read_manifest(path: str | Path) -> list[PairedCase]:
             if missing:
                 raise ValueError(f"{path}: row {row} lacks {', '.join(sorted(missing))}")
 
-            def load(key: str, reader=read_volume):
+            def load(key: str, row: dict = row, reader=read_volume):
                 value = row.get(key)
                 return reader(path.parent / value) if value else None
 
             cases.append(PairedCase(row["case_id"], load("maa"), load("y90"), load("ct"),
-                                    load("segmentation", read_segmentation)))
+                                    load("segmentation", reader=read_segmentation)))
     if not cases:
         raise ValueError(f"{path} lists no cases")
     return cases

@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-
 from HCCInterventionalAILib.progress import Progress, ProgressCallback, as_progress
 
 from .data import PairedCase, network_input, normalised_activity
@@ -88,7 +87,6 @@ def train_translation(
         (generator in eval mode on CPU, :class:`TrainingHistory`).
     """
     import torch
-
     from HCCInterventionalAILib.models import select_device
 
     config = config or TrainingConfig()
@@ -127,10 +125,10 @@ def train_translation(
             fooled = discriminator(torch.cat([x, fake], 1))
             adversarial = bce(fooled, torch.ones_like(fooled))
             loss = l1 + config.adversarial_weight * adversarial
-            history.adversarial.append(float(adversarial))
+            history.adversarial.append(float(adversarial.detach()))
         loss.backward()
         optimiser_g.step()
-        history.l1.append(float(l1))
+        history.l1.append(float(l1.detach()))
         if step % 10 == 0 or step == config.steps - 1:
             progress.update((step + 1) / config.steps, f"step {step + 1}/{config.steps}, L1 {float(l1):.4f}")
     return generator.cpu().eval(), history
@@ -138,9 +136,8 @@ def train_translation(
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: train on a manifest and write the weights with their model card."""
-    from .model_card import save_trained_model
-
     from .data import read_manifest
+    from .model_card import save_trained_model
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("manifest", type=Path, help="CSV with case_id, maa, y90[, ct, segmentation]")
