@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
 from HCCInterventionalAILib.cli.main import app
+from typer.testing import CliRunner
 
 runner = CliRunner()
 
@@ -73,3 +72,34 @@ def test_console_script_runs():
 
 def _nodes(scene, class_name: str) -> list:
     return [scene.GetNthNodeByClass(i, class_name) for i in range(scene.GetNumberOfNodesByClass(class_name))]
+
+
+TARANIS = Path(__file__).resolve().parents[2] / "shared" / "data" / "y90" / "taranis-sample"
+
+
+@pytest.mark.skipif(not TARANIS.is_dir(), reason="real sample data ../shared/data/y90/taranis-sample is absent")
+def test_y90_command_on_the_real_taranis_case(tmp_path: Path):
+    """The real 99mTc-MAA case has no lung segment: the plan must say so, and the written RT Dose must hold the
+    same dose as the NRRD dose map (DoseGridScaling · pixel data = dose within 0.1% of the maximum)."""
+    from HCCInterventionalAILib.imaging.io import read_volume
+    from Y90DosimetryLib import read_rtdose
+
+    out = tmp_path / "plan"
+    result = runner.invoke(app, ["y90", "--spect", str(TARANIS / "patient_2_SPECT.nrrd"), "--segmentation",
+                                 str(TARANIS / "patient_2_Segmentation.seg.nrrd"), "-o", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert "No lung segment" in result.output
+    plan = json.loads((out / "plan.json").read_text())
+    assert 0 < plan["lung_shunt"]["lung_shunt_fraction"] < 0.3
+    dose = read_volume(out / "dose.nrrd")
+    rtdose = read_rtdose(out / "dose-rtdose.dcm")
+    assert abs(rtdose.array.max() - dose.array.max()) <= 1e-3 * dose.array.max()
+    assert "<img" in (out / "report.html").read_text()
+
+
+def test_y90_command_reports_bad_input_clearly(tmp_path: Path):
+    missing = tmp_path / "nope.nrrd"
+    result = runner.invoke(app, ["y90", "--spect", str(missing), "--segmentation", str(missing), "-o",
+                                 str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "Error:" in result.output and "nope.nrrd" in result.output

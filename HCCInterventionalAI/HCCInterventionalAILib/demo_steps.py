@@ -13,9 +13,8 @@ CT_WINDOW = (60.0, 400.0)  # (level, width): abdominal soft tissue
 
 def sample_patient_step(context: DemoContext) -> None:
     """Show the synthetic patient: CT phases with ground-truth outlines, MAA SPECT projection, structure volumes."""
-    from .imaging.resample import resample_segmentation
     from .report.figures import axial_montage, best_axial_slice, projection_figure
-    from .segmentation_stats import structure_volume_table
+    from .segmentation_stats import structure_volumes
 
     patient, section = context.patient, context.report.section("Synthetic sample patient")
     section.text(
@@ -28,13 +27,13 @@ def sample_patient_step(context: DemoContext) -> None:
     k = best_axial_slice(truth.mask("Tumor 1", allow_empty=True))
     panels = [(phase.capitalize(), volume, CT_WINDOW) for phase, volume in patient.ct.items()]
     section.figure(axial_montage(panels, k, truth), "Axial slice through the largest lesion, ground-truth outlines")
-    spect_truth = resample_segmentation(truth, patient.spect.geometry)
-    outlines = _subset(spect_truth, ("Liver", "Lung", "Tumor 1", "Tumor 2"))
+    spect_truth = patient.spect_truth_segmentation
+    outlines = spect_truth.subset("Liver", "Lung", "Tumor 1", "Tumor 2")
     section.figure(projection_figure(patient.spect, "MAA SPECT (coronal MIP)", outlines),
                    "99mTc-MAA SPECT maximum-intensity projection with liver, lung and tumour outlines")
-    table = structure_volume_table(truth)
+    table = structure_volumes(truth).to_dataframe()
     section.table(table, "Structure volumes (ground truth)")
-    context.results["sample_patient"] = {"structures_ml": dict(zip(table.iloc[:, 0], table.iloc[:, 1], strict=False))}
+    context.results["sample_patient"] = {"structures_ml": dict(zip(table["Segment"], table["Volume (ml)"], strict=True))}
 
     if context.scene is not None:
         from .scene import dataframe_to_table_node, segmentation_to_node, volume_to_node
@@ -43,17 +42,6 @@ def sample_patient_step(context: DemoContext) -> None:
         volume_to_node(context.scene, patient.spect, "Sample MAA SPECT")
         segmentation_to_node(context.scene, truth, "Sample ground truth", reference_volume_node=nodes["portal venous"])
         dataframe_to_table_node(context.scene, table, "Sample structure volumes")
-
-
-def _subset(segmentation, names):
-    from .imaging.segmentation import Segmentation
-
-    subset = Segmentation(segmentation.geometry, name=segmentation.name)
-    for name in names:
-        segment = segmentation.find(name)
-        if segment is not None:
-            subset.segments[segment.name] = segment
-    return subset
 
 
 def models_step(context: DemoContext) -> None:

@@ -231,10 +231,13 @@ def plan_treatment(
     seg = _on_grid(segmentation, spect, warnings)
     report.update(0.1, "Segmentation on the SPECT grid")
     density = None
+    ct_covers = np.ones(spect.shape, dtype=bool)
     if ct is not None:
         if not ct.geometry.same_grid(spect.geometry):
             from HCCInterventionalAILib.imaging.resample import resample_to_geometry
 
+            ct_covers = resample_to_geometry(ct.with_array(np.ones(ct.shape, np.uint8)), spect.geometry,
+                                             "nearest", default_value=0).array > 0
             ct = resample_to_geometry(ct, spect.geometry, "linear", default_value=-1000.0)
         density = density_volume_from_ct(ct)
 
@@ -305,13 +308,26 @@ def plan_treatment(
     voxel_ml = spect.geometry.voxel_volume_ml
 
     def mass(mask: np.ndarray, tissue: str) -> float:
-        if density is not None:
-            return mass_from_density(density.array, mask, voxel_ml)
-        return float(mask.sum()) * voxel_ml * tissue_density(tissue) / 1000.0
+        """CT-derived mass where the CT covers the region; the part outside its field of view gets the mean
+        density of the covered part (or the tissue preset when nothing is covered), with a warning."""
+        preset = float(mask.sum()) * voxel_ml * tissue_density(tissue) / 1000.0
+        if density is None:
+            return preset
+        covered = mask & ct_covers
+        if not covered.any():
+            warnings.append(f"The CT does not cover the {tissue} region; its mass uses the {tissue} density preset")
+            return preset
+        measured = mass_from_density(density.array, covered, voxel_ml)
+        if covered.sum() < mask.sum():
+            share = covered.sum() / mask.sum()
+            warnings.append(f"The CT covers only {100 * share:.0f}% of the {tissue} region; its mass is extrapolated "
+                            "from the covered part's mean density")
+            measured /= share
+        return measured
 
     lung_mass = None
     if density is not None and lung_mask.any():
-        lung_mass = mass_from_density(density.array, lung_mask, voxel_ml)
+        lung_mass = mass(lung_mask, "lung")
 
     compartments = [Compartment(name, mass(mask, "tumour"), float(counts[mask].sum()), "tumour")
                     for name, mask in tumour_masks.items()]

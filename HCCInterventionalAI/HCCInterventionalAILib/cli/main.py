@@ -6,8 +6,10 @@ never overwritten unless ``--overwrite`` is given.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -35,6 +37,17 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 def _fail(message: str) -> None:
     typer.secho(f"Error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code=2)
+
+
+@contextlib.contextmanager
+def _clear_errors() -> Iterator[None]:
+    """Bad input (missing files, wrong modality, mismatched grids...) ends with one red line, not a traceback."""
+    try:
+        yield
+    except Cancelled:
+        _fail("cancelled; nothing was written")
+    except (ValueError, FileNotFoundError, KeyError, ImportError) as error:
+        _fail(str(error))
 
 
 def _refuse_existing(path: Path, overwrite: bool) -> None:
@@ -80,11 +93,8 @@ def demo(
     if size not in ("standard", "small"):
         _fail("--size must be 'standard' or 'small'")
     _refuse_existing(output, overwrite)
-    try:
-        with terminal_progress("hccai demo", enabled=not quiet) as progress:
-            summary = run_demo(output, seed=seed, size=size, device=device, only=only, progress=progress)
-    except Cancelled:
-        _fail("cancelled; partial outputs may be incomplete")
+    with _clear_errors(), terminal_progress("hccai demo", enabled=not quiet) as progress:
+        summary = run_demo(output, seed=seed, size=size, device=device, only=only, progress=progress)
     for name, status in summary.steps.items():
         typer.echo(f"  {name}: {status}")
     typer.echo(f"Report: {summary.report_path}")
@@ -109,7 +119,8 @@ def sample(
         _fail("--format must be nrrd, nii.gz or dicom")
     _refuse_existing(output, overwrite)
     output.mkdir(parents=True, exist_ok=True)
-    patient = make_sample_patient(seed=seed, size=size)
+    with _clear_errors():
+        patient = make_sample_patient(seed=seed, size=size)
     volumes = {f"ct-{phase.replace(' ', '-')}": v for phase, v in patient.ct.items()} | {"maa-spect": patient.spect}
     for stem, volume in volumes.items():
         if fmt == "dicom":
@@ -120,6 +131,44 @@ def sample(
             write_volume(volume, output / f"{stem}.{fmt}")
     write_segmentation(patient.truth, output / "truth.seg.nrrd")
     typer.echo(f"Wrote {len(volumes)} volumes and truth.seg.nrrd to {output} (synthetic data)")
+
+
+@app.command()
+def y90(
+    spect: Annotated[Path, typer.Option(help="99mTc-MAA SPECT (or Y-90 PET / bremsstrahlung SPECT): NRRD, NIfTI or DICOM folder.")],
+    segmentation: Annotated[Path, typer.Option(help="Segmentation with liver, tumour(s), optional lung/perfused (.seg.nrrd, labelmap or DICOM SEG).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output folder.")] = Path("hccai-y90"),
+    ct: Annotated[Path | None, typer.Option(help="CT for densities and lung mass (optional).")] = None,
+    method: Annotated[str, typer.Option(help="partition, multi-compartment, mird or bsa.")] = "partition",
+    microsphere: Annotated[str, typer.Option(help="glass or resin.")] = "glass",
+    activity: Annotated[float | None, typer.Option(help="Evaluate this activity (GBq) instead of solving for a dose.")] = None,
+    target_dose: Annotated[float | None, typer.Option(help="Target dose (Gy) for the --target compartment.")] = None,
+    target: Annotated[str, typer.Option(help="normal, tumour or a tumour's segment name.")] = "normal",
+    lsf: Annotated[float | None, typer.Option(help="Lung shunt fraction override (0–1).")] = None,
+    height: Annotated[float | None, typer.Option(help="Height in cm (BSA method).")] = None,
+    weight: Annotated[float | None, typer.Option(help="Weight in kg (BSA method).")] = None,
+    dose_method: Annotated[str, typer.Option(help="kernel, local or none.")] = "kernel",
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda for the kernel convolution.")] = "auto",
+    overwrite: Annotated[bool, typer.Option(help="Allow writing into a non-empty folder.")] = False,
+    quiet: Quiet = False,
+) -> None:
+    """Y-90 radioembolization planning and voxel dosimetry from an MAA SPECT and its segmentation.
+
+    Writes the dose map (dose.nrrd and DICOM RT Dose), tables (CSV), plan.json and report.html to OUTPUT.
+    """
+    from Y90DosimetryLib.cli import run_y90_cli
+
+    _refuse_existing(output, overwrite)
+    with _clear_errors(), terminal_progress("hccai y90", enabled=not quiet) as progress:
+        result = run_y90_cli(
+            spect, segmentation, output, ct=ct, method=method, microsphere=microsphere, activity_gbq=activity,
+            target_dose_gy=target_dose, target=target, lung_shunt_fraction=lsf, height_cm=height,
+            weight_kg=weight, dose_method=dose_method, device=device, progress=progress)
+    typer.echo(f"Activity: {result.activity_gbq:.3f} GBq ({result.method}, {result.microsphere.name}); "
+               f"lung shunt {100 * result.lung_shunt.lung_shunt_fraction:.1f}%")
+    for warning in result.warnings:
+        typer.secho(f"  warning: {warning}", fg=typer.colors.YELLOW)
+    typer.echo(f"Outputs in {output}")
 
 
 @models_app.command("list")
@@ -141,7 +190,8 @@ def models_info(model_id: str) -> None:
 
     from ..models import get_card
 
-    card = get_card(model_id)
+    with _clear_errors():
+        card = get_card(model_id)
     typer.echo(json.dumps(card.to_dict(), indent=2))
 
 
@@ -154,9 +204,8 @@ def models_fetch(
     """Download a model's files on request, verify their SHA-256 and unpack them into the cache."""
     from ..models import fetch_model, get_card
 
-    card = get_card(model_id)
-    with terminal_progress(f"fetch {model_id}", enabled=not quiet) as progress:
-        path = fetch_model(card, cache_dir=cache_dir, progress=progress)
+    with _clear_errors(), terminal_progress(f"fetch {model_id}", enabled=not quiet) as progress:
+        path = fetch_model(get_card(model_id), cache_dir=cache_dir, progress=progress)
     typer.echo(f"Verified and cached: {path}")
 
 

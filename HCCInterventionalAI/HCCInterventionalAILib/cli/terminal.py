@@ -14,7 +14,8 @@ __all__ = ["terminal_progress"]
 @contextlib.contextmanager
 def terminal_progress(description: str, enabled: bool = True) -> Iterator[Progress]:
     """A :class:`Progress` drawing a rich progress bar; the first Ctrl+C asks the work to cancel."""
-    from rich.progress import BarColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as RichProgress
 
     token = CancelToken()
     previous = signal.getsignal(signal.SIGINT)

@@ -94,6 +94,15 @@ class Segmentation:
                 return hit
         return None
 
+    def subset(self, *names: str) -> Segmentation:
+        """A segmentation holding only the named segments that exist (case-insensitive), sharing their masks."""
+        subset = Segmentation(self.geometry, name=self.name)
+        for name in names:
+            segment = self.find(name)
+            if segment is not None:
+                subset.segments[segment.name] = segment
+        return subset
+
     def volume_ml(self, name: str) -> float:
         return float(np.count_nonzero(self.mask(name, allow_empty=True))) * self.geometry.voxel_volume_ml
 

@@ -44,16 +44,17 @@ def axial_montage(
     overlay: Volume | None = None,
     overlay_label: str = "",
 ) -> Any:
-    """A row of axial slices (title, volume, (level, width)) with optional segment outlines and a colour overlay.
+    """A row of axial slices (title, volume, (level, width)) with optional segment outlines and a colour overlay
+    (drawn on the last panel only, e.g. a dose map over CT).
 
     All volumes must share the grid of the first one (the caller resamples).
     """
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.4), squeeze=False)
-    for ax, (title, volume, (level, width)) in zip(axes[0], panels, strict=True):
+    for index, (ax, (title, volume, (level, width))) in enumerate(zip(axes[0], panels, strict=True)):
         ax.imshow(volume.array[k], cmap="gray", vmin=level - width / 2, vmax=level + width / 2,
                   aspect=_aspect(volume), interpolation="nearest")
-        if overlay is not None:
+        if overlay is not None and index == len(panels) - 1:
             data = np.ma.masked_less_equal(overlay.array[k], 0)
             image = ax.imshow(data, cmap="inferno", alpha=0.6, aspect=_aspect(volume), interpolation="nearest")
             fig.colorbar(image, ax=ax, fraction=0.046, pad=0.02, label=overlay_label)
