@@ -130,7 +130,7 @@ def train_translation(
         optimiser_g.step()
         history.l1.append(float(l1.detach()))
         if step % 10 == 0 or step == config.steps - 1:
-            progress.update((step + 1) / config.steps, f"step {step + 1}/{config.steps}, L1 {float(l1):.4f}")
+            progress.update((step + 1) / config.steps, f"step {step + 1}/{config.steps}, L1 {history.l1[-1]:.4f}")
     return generator.cpu().eval(), history
 
 
