@@ -27,6 +27,7 @@ import contextlib
 import enum
 import importlib.util
 import inspect
+import logging
 import os
 import sys
 import types
@@ -69,7 +70,6 @@ class ScriptedLoadableModuleLogic:
         node = slicer.mrmlScene.GetSingletonNode(self.moduleName, "vtkMRMLScriptedModuleNode")
         if node is None:
             node = slicer.vtkMRMLScriptedModuleNode()
-            node.UnRegister(None)
             node.SetSingletonTag(self.moduleName)
             node.SetModuleName(self.moduleName)
             node.SetName(slicer.mrmlScene.GenerateUniqueName(self.moduleName))
@@ -96,12 +96,10 @@ class ScriptedLoadableModuleWidget:
 
 
 class ScriptedLoadableModuleTest(unittest.TestCase):
-    """As in Slicer: a ``unittest.TestCase`` whose ``delayDisplay`` only reports the message."""
-
-    messages: list[str]
+    """As in Slicer: a ``unittest.TestCase``; ``delayDisplay`` logs its message instead of showing it."""
 
     def delayDisplay(self, message, requestedDelay=None, msec=None):
-        self.__dict__.setdefault("messages", []).append(message)
+        logging.info("[self test] %s", message)
 
     def takeScreenshot(self, name, description, type=-1):
         pass
@@ -338,26 +336,27 @@ def widgets_from_ui(path) -> types.SimpleNamespace:
     return ui
 
 
-@contextlib.contextmanager
-def _try_with_error_display(message=None, show=True, waitCursor=False):
-    """As ``slicer.util.tryWithErrorDisplay`` in testing mode: the error is re-raised (no dialog)."""
-    try:
-        yield
-    except Exception as error:
-        error.add_note(f"[error display] {message}") if hasattr(error, "add_note") else None
-        raise
-
-
 def install_gui(headless: Headless) -> types.SimpleNamespace:
     """Add the widget stand-ins (``slicer.app``, ``slicer.util.loadUI`` ...) to an installed :class:`Headless`.
 
     Returns:
-        The fake ``slicer.app`` (``applicationLogic()`` is the scene's real ``vtkSlicerApplicationLogic``).
+        The fake ``slicer.app``: ``applicationLogic()`` is the scene's real ``vtkSlicerApplicationLogic``;
+        ``errorDisplays`` lists the (message, exception) pairs that ``tryWithErrorDisplay`` reported.
     """
     from HCCInterventionalAILib.scene import application_logic
 
     slicer, monkeypatch = headless.slicer, headless.monkeypatch
     applicationLogic = application_logic(headless.scene)  # before slicer.app exists (see scene.headless)
+    errorDisplays: list[tuple[str | None, Exception]] = []
+
+    @contextlib.contextmanager
+    def tryWithErrorDisplay(message=None, show=True, waitCursor=False):
+        """As Slicer's in testing mode: no dialog, the exception is re-raised."""
+        try:
+            yield
+        except Exception as error:
+            errorDisplays.append((message, error))
+            raise
 
     def loadUI(path):
         root = FakeWidget(Path(path).stem, "qMRMLWidget")
@@ -366,9 +365,10 @@ def install_gui(headless: Headless) -> types.SimpleNamespace:
 
     monkeypatch.setattr(slicer.util, "loadUI", loadUI)
     monkeypatch.setattr(slicer.util, "childWidgetVariables", lambda widget: widget.children)
-    monkeypatch.setattr(slicer.util, "tryWithErrorDisplay", _try_with_error_display)
+    monkeypatch.setattr(slicer.util, "tryWithErrorDisplay", tryWithErrorDisplay)
     app = types.SimpleNamespace(processEvents=lambda: None, layoutManager=lambda: None,
-                                applicationLogic=lambda: applicationLogic, testingEnabled=lambda: True)
+                                applicationLogic=lambda: applicationLogic, testingEnabled=lambda: True,
+                                errorDisplays=errorDisplays)
     monkeypatch.setattr(slicer, "app", app, raising=False)
     return app
 

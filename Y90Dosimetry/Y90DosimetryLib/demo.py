@@ -13,17 +13,13 @@ __all__ = ["y90_demo_step", "dvh_figure"]
 
 def dvh_figure(dvh: Any, structures: list[str], title: str) -> Any:
     """Cumulative DVH curves (long-format table: structure, dose_Gy, volume_%)."""
-    from HCCInterventionalAILib.imaging.terminology import lookup_terminology
     from HCCInterventionalAILib.report.figures import curves_figure
 
     rows = dvh[dvh.structure.isin(structures)]
     x = np.unique(rows.dose_Gy.to_numpy())
-    curves, colors = {}, {}
-    for name, group in rows.groupby("structure", sort=False):
-        curves[name] = np.interp(x, group.dose_Gy.to_numpy(), group["volume_%"].to_numpy())
-        known = lookup_terminology(name)
-        colors[name] = known.color if known and name.lower() != "normal liver" else None
-    return curves_figure(x, curves, title, "Dose (Gy)", "Volume (%)", colors)
+    curves = {name: np.interp(x, group.dose_Gy.to_numpy(), group["volume_%"].to_numpy())
+              for name, group in rows.groupby("structure", sort=False)}
+    return curves_figure(x, curves, title, "Dose (Gy)", "Volume (%)")
 
 
 def _plan_table(results: dict[str, Any]) -> Any:
@@ -120,7 +116,7 @@ def y90_demo_step(context: Any) -> None:
 
 
 def _spect_window(spect: Any) -> tuple[float, float]:
-    top = float(np.percentile(spect.array, 99.9))
+    top = float(spect.array.max())
     return top / 2, top
 
 
