@@ -103,3 +103,51 @@ def test_y90_command_reports_bad_input_clearly(tmp_path: Path):
                                  str(tmp_path / "o")])
     assert result.exit_code == 2
     assert "Error:" in result.output and "nope.nrrd" in result.output
+
+
+def test_segment_and_models_commands_with_a_local_card(tmp_path: Path, monkeypatch):
+    """A pointwise TorchScript 'network' (class 1 where the windowed input > 0.5) registered through
+    $HCCAI_MODEL_CARDS: `hccai models list/info` show it and `hccai segment` labels exactly the voxels above
+    50 HU (the analytic answer for the card's window [0, 100] HU)."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("monai")
+    import numpy as np
+    from HCCInterventionalAILib.imaging.io import read_segmentation, write_volume
+    from HCCInterventionalAILib.imaging.volume import Volume
+    from HCCInterventionalAILib.models import clear_model_cache
+    from test_models_support import LABELS, card_dict, file_entry, write_card
+
+    class Threshold(torch.nn.Module):
+        def forward(self, x):
+            return torch.cat([0.5 - x, x - 0.5], dim=1) * 10.0
+
+    model = tmp_path / "threshold.ts"
+    torch.jit.script(Threshold()).save(str(model))
+    card = card_dict([file_entry(model)], id="threshold-test", format="torchscript", network=None,
+                     input={"modality": "CT", "intensity": {"window": [0, 100], "normalisation": "range"},
+                            "patch_size": [16, 16, 16]},
+                     output={"activation": "softmax", "labels": LABELS[:2]})
+    write_card(tmp_path / "cards", card)
+    monkeypatch.setenv("HCCAI_MODEL_CARDS", str(tmp_path / "cards"))
+    monkeypatch.setenv("HCCAI_CACHE_DIR", str(tmp_path / "cache"))
+    clear_model_cache()
+
+    listing = runner.invoke(app, ["models", "list"])
+    assert listing.exit_code == 0 and "threshold-test" in listing.output
+    info = runner.invoke(app, ["models", "info", "threshold-test"])
+    assert info.exit_code == 0 and "not for clinical use" in info.output
+
+    rng = np.random.default_rng(0)
+    image = rng.uniform(-50, 150, size=(20, 24, 22)).astype(np.float32)
+    write_volume(Volume.from_array(image, spacing=(1.0, 1.0, 2.0), modality="CT", units="HU"), tmp_path / "ct.nrrd")
+    out = tmp_path / "seg.seg.nrrd"
+    result = runner.invoke(app, ["segment", "threshold-test", str(tmp_path / "ct.nrrd"), "-o", str(out), "--quiet",
+                                 "--device", "cpu"])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    segmentation = read_segmentation(out)
+    np.testing.assert_array_equal(segmentation.mask(segmentation.names[0]), image > 50.0)
+    again = runner.invoke(app, ["segment", "threshold-test", str(tmp_path / "ct.nrrd"), "-o", str(out), "--quiet"])
+    assert again.exit_code == 2 and "exists" in again.output
+    unknown = runner.invoke(app, ["segment", "no-such-model", str(tmp_path / "ct.nrrd"), "-o", str(tmp_path / "x.seg.nrrd")])
+    assert unknown.exit_code == 2 and "Error" in unknown.output
+    clear_model_cache()

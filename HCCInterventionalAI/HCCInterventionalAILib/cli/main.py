@@ -134,6 +134,30 @@ def sample(
 
 
 @app.command()
+def segment(
+    model_id: Annotated[str, typer.Argument(help="Model card id (see `hccai models list`), e.g. liver-ct or liver-ct@1.0.0.")],
+    image: Annotated[list[Path], typer.Argument(help="Input image(s): one per input channel the card declares.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output segmentation (.seg.nrrd).")] = Path(
+        "segmentation.seg.nrrd"),
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
+    quiet: Quiet = False,
+) -> None:
+    """Segment an image with a network described by a model card (fetched and verified on request)."""
+    from ..imaging.io import read_volume, write_segmentation
+    from ..models import segment_volume
+
+    if output.exists() and not overwrite:
+        _fail(f"{output} exists; pass --overwrite to replace it")
+    with _clear_errors(), terminal_progress(f"segment {model_id}", enabled=not quiet) as progress:
+        volumes = [read_volume(path) for path in image]
+        result = segment_volume(model_id, volumes if len(volumes) > 1 else volumes[0], progress, device=device)
+        write_segmentation(result.to_segmentation(), output)
+    typer.echo(f"Wrote {output} ({result.card.validation_status}); timings: "
+               + ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items()))
+
+
+@app.command()
 def y90(
     spect: Annotated[Path, typer.Option(help="99mTc-MAA SPECT (or Y-90 PET / bremsstrahlung SPECT): NRRD, NIfTI or DICOM folder.")],
     segmentation: Annotated[Path, typer.Option(help="Segmentation with liver, tumour(s), optional lung/perfused (.seg.nrrd, labelmap or DICOM SEG).")],
