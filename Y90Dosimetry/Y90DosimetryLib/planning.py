@@ -132,6 +132,12 @@ def _on_grid(segmentation: Segmentation, spect: Volume, warnings: list[str]) -> 
     return resample_segmentation(segmentation, spect.geometry)
 
 
+def _touches_grid_edge(mask: np.ndarray) -> bool:
+    """True when a mask reaches a face of its grid, i.e. the structure may continue outside the field of view."""
+    faces = (mask[0], mask[-1], mask[:, 0], mask[:, -1], mask[:, :, 0], mask[:, :, -1])
+    return any(face.any() for face in faces)
+
+
 def _mask(segmentation: Segmentation, name: str) -> np.ndarray:
     return np.asarray(segmentation.mask(name, allow_empty=True), dtype=bool)
 
@@ -296,10 +302,20 @@ def plan_treatment(
 
             raise LungShuntError(f"Lung shunt fraction must be in [0, 1), got {lung_shunt_fraction}")
     else:
+        cut_lungs = [name for name in struct.lungs
+                     if (segment := segmentation.find(name)) is not None and _touches_grid_edge(segment.mask)]
         if not lung_mask.any():
             region = lung_region_from_spect(spect, liver_all, ct=ct)
             lung_mask, lung_source = region.mask, region.method
             warnings.extend(region.warnings)
+        elif cut_lungs:  # the CT (if any) is what cut the lungs off: estimate the rest from the SPECT alone
+            region = lung_region_from_spect(spect, liver_all)
+            lung_mask = lung_mask | region.mask
+            lung_source = f"segmentation extended by {region.method}"
+            warnings.append(f"Lung segment(s) {', '.join(cut_lungs)} reach the edge of the segmentation's field of "
+                            "view (lungs cut off, e.g. an abdominal CT): the lung region was extended with the "
+                            "SPECT-based estimate above the liver dome so that the lung shunt is not underestimated "
+                            "(approximate; segment the whole lungs for a reliable value)")
         shunt = spect_lung_shunt(spect, liver_all, lung_mask, lung_region_method=lung_source)
         warnings.extend(w for w in shunt.warnings if w not in warnings)
     lsf = shunt.lung_shunt_fraction
