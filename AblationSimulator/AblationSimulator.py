@@ -1,10 +1,13 @@
-import importlib
 import logging
-import os
-import sys
 
 import slicer
 import vtk
+from HCCInterventionalAILib.slicer_helpers import (
+    ensure_python_requirements,
+    module_resource_path,
+    reload_libraries,
+    show_in_layout,
+)
 from slicer import vtkMRMLMarkupsLineNode, vtkMRMLTableNode
 from slicer.i18n import tr as _
 from slicer.i18n import translate
@@ -60,77 +63,8 @@ Developed by the HCC Interventional AI contributors. Built on 3D Slicer's script
 
 
 #
-# Helpers (kept in this file so that the module loads on its own)
+# Helpers of this module (those shared with the other modules are in HCCInterventionalAILib.slicer_helpers)
 #
-
-
-def moduleResourcePath(relativePath: str) -> str:
-    """Absolute path of a file in this module's Resources folder."""
-    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "Resources", relativePath)
-
-
-def ensurePythonRequirements(requirementsFile: str, requester: str) -> None:
-    """Install the packages of ``requirementsFile`` that are missing, after asking the user.
-
-    Uses ``slicer.packaging.pip_ensure`` (Slicer 5.10+), else a confirmation and ``slicer.util.pip_install``.
-
-    Raises:
-        RuntimeError: the user declined the installation.
-    """
-    try:
-        import slicer.packaging as packaging
-
-        pipEnsure = packaging.pip_ensure
-    except (ImportError, AttributeError):
-        pipEnsure = None
-    if pipEnsure is not None:
-        pipEnsure(packaging.load_requirements(requirementsFile), requester=requester)
-        return
-
-    import importlib.metadata
-    import re
-
-    with open(requirementsFile, encoding="utf-8") as file:
-        requirements = [line.split("#", 1)[0].strip() for line in file]
-    missing = []
-    for requirement in filter(None, requirements):
-        try:
-            importlib.metadata.version(re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0])
-        except importlib.metadata.PackageNotFoundError:
-            missing.append(requirement)
-    if not missing:
-        return
-    if not slicer.util.confirmOkCancelDisplay(
-        _("{requester} needs these Python packages: {packages}. Install them now?").format(
-            requester=requester, packages=", ".join(missing)),
-        windowTitle=_("Install Python packages"),
-    ):
-        raise RuntimeError(_("{requester} cannot run without: {packages}").format(
-            requester=requester, packages=", ".join(missing)))
-    slicer.util.pip_install(missing)
-
-
-def reloadLibraries(packageNames=LIBRARY_PACKAGES) -> None:
-    """Reload our library packages, deepest submodules first (Reload button in developer mode)."""
-    names = [name for name in sys.modules if name.split(".")[0] in packageNames]
-    for name in sorted(names, key=lambda n: n.count("."), reverse=True):
-        module = sys.modules.get(name)
-        if module is not None:
-            try:
-                importlib.reload(module)
-            except Exception:
-                logging.exception(f"Could not reload {name}")
-
-
-def showTableInLayout(tableNode) -> None:
-    """Switch to a layout with a table view and show ``tableNode`` in it."""
-    layoutManager = slicer.app.layoutManager() if getattr(slicer, "app", None) else None
-    if layoutManager is None:
-        return
-    layoutManager.setLayout(slicer.vtkMRMLLayoutNode.SlicerLayoutFourUpTableView)
-    applicationLogic = slicer.app.applicationLogic()
-    applicationLogic.GetSelectionNode().SetActiveTableID(tableNode.GetID())
-    applicationLogic.PropagateTableSelection()
 
 
 def definedPointCount(lineNode) -> int:
@@ -227,7 +161,7 @@ class AblationSimulatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
 
     def onReload(self) -> None:
         """Reload the libraries (children first), then the module (developer mode)."""
-        reloadLibraries()
+        reload_libraries(LIBRARY_PACKAGES)
         ScriptedLoadableModuleWidget.onReload(self)
 
     def initializeParameterNode(self) -> None:
@@ -353,7 +287,7 @@ class AblationSimulatorLogic(ScriptedLoadableModuleLogic):
 
     def installRequirements(self) -> None:
         """Install this module's Python requirements if missing (asks first)."""
-        ensurePythonRequirements(moduleResourcePath("requirements.txt"), requester="Ablation Simulator")
+        ensure_python_requirements(module_resource_path(__file__, "requirements.txt"), requester="Ablation Simulator")
 
     def addApplicator(self, tipRAS=None, entryRAS=None, name: str | None = None):
         """Add a NEW applicator line to the scene.
@@ -463,7 +397,7 @@ class AblationSimulatorLogic(ScriptedLoadableModuleLogic):
         else:
             tableNode = newTable
         if show:
-            showTableInLayout(tableNode)
+            show_in_layout(table_node=tableNode)
         return tableNode
 
 

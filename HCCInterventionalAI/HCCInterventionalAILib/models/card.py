@@ -37,6 +37,7 @@ __all__ = [
     "OutputLabel",
     "OutputSpec",
     "TrainingInfo",
+    "builtin_cards_directory",
     "card_from_dict",
     "load_card",
     "schema_path",
@@ -47,9 +48,20 @@ ARCHIVE_SUFFIXES = {"zip": ".zip", "tar": ".tar", "tar.gz": ".tar.gz", "tgz": ".
                     "tar.xz": ".tar.xz"}
 
 
+def builtin_cards_directory() -> Path:
+    """The folder of the cards shipped with the extension (and of the schema).
+
+    ``<repo>/Resources/ModelCards`` in a checkout or an editable install; in a packaged Slicer extension,
+    ``Resources/ModelCards`` beside the library package (where CMake installs the module's resources).
+    """
+    here = Path(__file__).resolve()
+    candidates = [here.parents[3] / "Resources" / "ModelCards", here.parents[2] / "Resources" / "ModelCards"]
+    return next((c for c in candidates if (c / "model-card.schema.json").is_file()), candidates[0])
+
+
 def schema_path() -> Path:
-    """Location of the model-card JSON Schema (``<repo>/Resources/ModelCards/model-card.schema.json``)."""
-    return Path(__file__).resolve().parents[3] / "Resources" / "ModelCards" / "model-card.schema.json"
+    """Location of the model-card JSON Schema, ``model-card.schema.json`` in :func:`builtin_cards_directory`."""
+    return builtin_cards_directory() / "model-card.schema.json"
 
 
 @functools.lru_cache(maxsize=1)

@@ -2,7 +2,8 @@
 
 ``auto`` picks CUDA, then Apple MPS, then the CPU, and logs why (``logging`` at INFO level), so a user who
 expected the GPU can see in the log what was missing. Mixed precision (``torch.autocast``) is used on CUDA
-only: bfloat16 where the GPU supports it (no overflow risk), float16 otherwise.
+only, in float16 as MONAI and nnU-Net infer (more mantissa than bfloat16; intensities are normalised, so the
+float16 range suffices).
 """
 
 from __future__ import annotations
@@ -90,8 +91,7 @@ def autocast(device: Any, enabled: bool = True) -> contextlib.AbstractContextMan
     device = torch.device(device)
     if not enabled or device.type != "cuda":
         return contextlib.nullcontext()
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.autocast(device_type="cuda", dtype=dtype)
+    return torch.autocast(device_type="cuda", dtype=torch.float16)
 
 
 def free_memory_bytes(device: Any) -> int | None:

@@ -2,7 +2,7 @@
 
 Search order (a later folder overrides a card with the same id and version from an earlier one):
 
-1. ``<repo>/Resources/ModelCards`` (cards shipped with the extension);
+1. ``<repo>/Resources/ModelCards`` (cards shipped with the extension, see :func:`~.card.builtin_cards_directory`);
 2. ``$XDG_CONFIG_HOME/hccai/model-cards`` (default ``~/.config/hccai/model-cards``), the user's own cards;
 3. every folder in ``HCCAI_MODEL_CARDS`` (``os.pathsep``-separated).
 
@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from .card import ModelCard, load_card
+from .card import ModelCard, builtin_cards_directory, load_card
 from .errors import ModelCardError, UnknownModelError
 
 __all__ = ["CARDS_ENV_VAR", "ModelRegistry", "default_card_directories", "get_card", "list_models"]
@@ -34,7 +34,7 @@ _TASKS = ("segmentation", "classification", "image-to-image", "regression")
 
 def default_card_directories() -> list[Path]:
     """The folders searched by default, in increasing priority (existing or not)."""
-    builtin = Path(__file__).resolve().parents[3] / "Resources" / "ModelCards"
+    builtin = builtin_cards_directory()
     config_home = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
     extra = [Path(p).expanduser() for p in os.environ.get(CARDS_ENV_VAR, "").split(os.pathsep) if p.strip()]
     return [builtin, config_home / "hccai" / "model-cards", *extra]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -96,7 +97,7 @@ def segment_volume(
     *,
     model: LoadedModel | None = None,
     device: Any = "auto",
-    cache_dir: str | None = None,
+    cache_dir: str | Path | None = None,
     overlap: float | None = None,
     sw_batch_size: int | None = None,
     largest_component: bool | Sequence[int] | None = None,

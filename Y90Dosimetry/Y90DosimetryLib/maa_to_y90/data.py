@@ -1,6 +1,6 @@
 """Paired training cases (MAA SPECT/CT → post-treatment Y-90 PET) and their normalisation.
 
-Both activity images are turned into *activity fractions scaled to mean 1* over the field of view, so the network
+Both activity images are scaled to *mean 1 over their uptake region* (see :func:`normalised_activity`), so the network
 learns where the microspheres go, not the scanner's count scale; the administered activity restores absolute
 values afterwards. The CT channel is a relative electron density (HU + 1000) / 1000, clipped to [0, 3]; without CT it
 is 1 (water), which the model card declares.
@@ -46,17 +46,20 @@ class PairedCase:
 
 
 def normalised_activity(volume: Volume) -> np.ndarray:
-    """Activity image → float32 array with mean 1 (negative reconstruction values clipped to 0).
+    """Activity image → float32 array scaled so that its uptake region has mean 1.
+
+    The uptake region is every voxel above 10% of the 99.9th percentile, so the scale does not depend on how much
+    empty field of view surrounds the patient. Negative reconstruction values are clipped to 0.
 
     Raises:
         ValueError: NaN/infinite values or no positive activity at all.
     """
     volume.require_finite()
     array = np.clip(volume.array.astype(np.float32), 0, None)
-    total = float(array.sum())
-    if total <= 0:
+    if not array.max() > 0:
         raise ValueError(f"'{volume.name}' has no positive activity; is it the right image?")
-    return array * (array.size / total)
+    uptake = array[array >= 0.1 * np.percentile(array[array > 0], 99.9)]
+    return array / float(uptake.mean())
 
 
 def density_channel(ct: Volume | None, shape: tuple[int, int, int]) -> np.ndarray:

@@ -25,14 +25,15 @@ def card_dict(sha256: str, *, training_data: str, method: str, version: str = "0
         "name": "MAA SPECT/CT → Y-90 PET translation (3D U-Net generator of a conditional GAN)",
         "description": "Predicts the post-treatment Y-90 microsphere distribution from pre-treatment 99mTc-MAA "
                        "SPECT and CT, after Plachouris et al. (Med Phys 2021). Inputs and output are activity "
-                       "fractions scaled to mean 1; the administered activity restores absolute values.",
+                       "scaled to mean 1 over the uptake region; the administered activity restores absolute values. The "
+                       "output multiplies the MAA channel by exp(clamped network output).",
         "task": "image-to-image",
         "format": "state_dict",
         "files": [{"url": WEIGHTS_NAME, "sha256": sha256, "filename": WEIGHTS_NAME}],
         "network": GENERATOR_SPEC,
         "input": {
             "modality": "NM",
-            "channels": [{"name": "MAA activity (mean 1)", "modality": "NM"},
+            "channels": [{"name": "MAA activity (mean 1 over uptake)", "modality": "NM"},
                          {"name": "relative density (HU+1000)/1000, 1 without CT", "modality": "CT"}],
             "patch_size": [32, 32, 32],
         },

@@ -35,11 +35,16 @@ def build_generator(spec: dict[str, Any] | None = None) -> Any:
     return UNet(**spec["args"])
 
 
-def to_activity(output: Any) -> Any:
-    """Generator logits → non-negative activity fraction (softplus), used in training and inference alike."""
+def to_activity(output: Any, inputs: Any) -> Any:
+    """Generator output → non-negative Y-90 activity, as a multiplicative correction of the MAA channel.
+
+    ``y = MAA · exp(clamp(G(x), −4, 4))``: an untrained (zero-output) generator reproduces plain MAA-based prediction,
+    and training learns where the microspheres go differently from the MAA particles (e.g. a lower tumour-to-normal
+    ratio) and the sharper PET resolution near uptake edges.
+    """
     import torch
 
-    return torch.nn.functional.softplus(output)
+    return inputs[:, :1] * torch.exp(torch.clamp(output, -4.0, 4.0))
 
 
 def build_discriminator(in_channels: int = 3, features: int = 16) -> Any:

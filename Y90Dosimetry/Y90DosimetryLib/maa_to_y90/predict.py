@@ -45,7 +45,7 @@ def predict_y90_distribution(
     case = PairedCase("inference", maa, None, ct).prepared()
     inputs = torch.from_numpy(network_input(case))
     logits = sliding_window_predict(model, inputs, roi, overlap=0.5, device=device, progress=progress)
-    activity = to_activity(torch.as_tensor(logits)).squeeze().cpu().numpy()
+    activity = to_activity(torch.as_tensor(logits), inputs[None]).squeeze().cpu().numpy()
     activity *= activity.size / max(float(activity.sum()), 1e-12)
     provenance = model.provenance if card is not None else {"model": type(model).__name__, "trained_here": True}
     return maa.with_array(activity.astype("float32"), name=f"{maa.name} → predicted Y-90", modality="PT",

@@ -110,7 +110,7 @@ def train_translation(
     history = TrainingHistory()
     for step in range(config.steps):
         x, y = (torch.from_numpy(a).to(device) for a in sample())
-        fake = to_activity(generator(x))
+        fake = to_activity(generator(x), x)
         if config.adversarial_weight > 0:
             optimiser_d.zero_grad()
             real_logits = discriminator(torch.cat([x, y], 1))
