@@ -2,12 +2,6 @@ import logging
 
 import slicer
 import vtk
-from HCCInterventionalAILib.slicer_helpers import (
-    ensure_python_requirements,
-    module_resource_path,
-    reload_libraries,
-    show_in_layout,
-)
 from slicer import vtkMRMLMarkupsLineNode, vtkMRMLTableNode
 from slicer.i18n import tr as _
 from slicer.i18n import translate
@@ -19,6 +13,13 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleWidget,
 )
 from slicer.util import VTKObservationMixin
+
+from HCCInterventionalAILib.slicer_helpers import (
+    ensure_python_requirements,
+    module_resource_path,
+    reload_libraries,
+    show_in_layout,
+)
 
 #: Our Python packages, reloaded (children first) by the module's Reload button in developer mode.
 LIBRARY_PACKAGES = ("AblationSimulatorLib", "HCCInterventionalAILib")

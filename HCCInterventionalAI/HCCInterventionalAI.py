@@ -4,16 +4,6 @@ from typing import Annotated
 
 import slicer
 import vtk
-from HCCInterventionalAILib.slicer_helpers import (
-    cancellable,
-    ensure_python_requirements,
-    enum_labels,
-    layout_manager,
-    module_resource_path,
-    progress_to_widgets,
-    reload_libraries,
-    show_in_layout,
-)
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
 from slicer.i18n import tr as _
 from slicer.i18n import translate
@@ -25,6 +15,17 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleWidget,
 )
 from slicer.util import VTKObservationMixin
+
+from HCCInterventionalAILib.slicer_helpers import (
+    cancellable,
+    ensure_python_requirements,
+    enum_labels,
+    layout_manager,
+    module_resource_path,
+    progress_to_widgets,
+    reload_libraries,
+    show_in_layout,
+)
 
 #: Our Python packages, reloaded (children first) by the module's Reload button in developer mode.
 LIBRARY_PACKAGES = ("HCCInterventionalAILib",)

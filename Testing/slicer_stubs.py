@@ -211,6 +211,7 @@ class Headless:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch):
         import slicer
+
         from HCCInterventionalAILib.scene import ensure_scene
 
         self.monkeypatch = monkeypatch

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+
 from AblationSimulatorLib import Applicator, applicators_table
 from AblationSimulatorLib.applicator import TABLE_COLUMNS
 

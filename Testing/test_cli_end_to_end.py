@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from HCCInterventionalAILib.cli.main import app
 from typer.testing import CliRunner
+
+from HCCInterventionalAILib.cli.main import app
 
 runner = CliRunner()
 
@@ -112,10 +113,11 @@ def test_segment_and_models_commands_with_a_local_card(tmp_path: Path, monkeypat
     torch = pytest.importorskip("torch")
     pytest.importorskip("monai")
     import numpy as np
+    from test_models_support import LABELS, card_dict, file_entry, write_card
+
     from HCCInterventionalAILib.imaging.io import read_segmentation, write_volume
     from HCCInterventionalAILib.imaging.volume import Volume
     from HCCInterventionalAILib.models import clear_model_cache
-    from test_models_support import LABELS, card_dict, file_entry, write_card
 
     class Threshold(torch.nn.Module):
         def forward(self, x):

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
+
 from HCCInterventionalAILib.imaging.dicom_io import (
     DicomSeriesError,
     list_dicom_series,

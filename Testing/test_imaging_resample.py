@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from HCCInterventionalAILib.imaging.intensity import (
     HU_WINDOWS,
     NonFiniteError,

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from test_models_support import card_dict, write_card
+
 from HCCInterventionalAILib.models import (
     ModelCardError,
     ModelRegistry,
@@ -18,7 +20,6 @@ from HCCInterventionalAILib.models import (
     load_card,
 )
 from HCCInterventionalAILib.models.card import card_from_dict, schema_path
-from test_models_support import card_dict, write_card
 
 ROOT = Path(__file__).resolve().parents[1]
 SHA = "ab" * 32

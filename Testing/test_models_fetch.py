@@ -14,6 +14,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from test_models_support import card_dict, file_entry, sha256_of, write_card
+
 from HCCInterventionalAILib.models import (
     ChecksumMismatchError,
     ModelDownloadError,
@@ -24,7 +26,6 @@ from HCCInterventionalAILib.models import (
     load_card,
 )
 from HCCInterventionalAILib.progress import Cancelled, CancelToken, Progress
-from test_models_support import card_dict, file_entry, sha256_of, write_card
 
 MIB = 1 << 20
 

@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 import pytest
+
 from HCCInterventionalAILib.imaging.segmentation import Segmentation
 from HCCInterventionalAILib.imaging.terminology import lookup_terminology
 from HCCInterventionalAILib.imaging.volume import Geometry

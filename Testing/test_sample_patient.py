@@ -13,6 +13,8 @@ import time
 
 import numpy as np
 import pytest
+from scipy import ndimage
+
 from HCCInterventionalAILib.imaging.volume import Geometry
 from HCCInterventionalAILib.progress import Cancelled, CancelToken, Progress
 from HCCInterventionalAILib.sample import (
@@ -24,7 +26,6 @@ from HCCInterventionalAILib.sample import (
     spect_geometry,
 )
 from HCCInterventionalAILib.sample.shapes import Capsule, Ellipsoid, SuperEllipticCylinder, rotation_matrix
-from scipy import ndimage
 
 FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from HCCInterventionalAILib.imaging import Geometry, Segmentation
 from HCCInterventionalAILib.segmentation_stats import (
     BURDEN_COLUMN,

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from test_y90_support import HALF_LIFE_H, K_CONVENTIONAL
+
 from Y90DosimetryLib import (
     Compartment,
     LungShuntError,

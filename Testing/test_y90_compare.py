@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+
 from HCCInterventionalAILib.imaging.volume import GeometryMismatchError, Volume
 from Y90DosimetryLib import compare_doses, gamma_index
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from HCCInterventionalAILib.imaging.volume import Geometry, Volume
 from HCCInterventionalAILib.sample import make_sample_patient
 from Y90DosimetryLib import plan_treatment

@@ -6,9 +6,10 @@ import math
 
 import numpy as np
 import pytest
+from test_y90_support import HALF_LIFE_H
+
 from HCCInterventionalAILib.imaging.segmentation import Segmentation
 from HCCInterventionalAILib.imaging.volume import Volume
-from test_y90_support import HALF_LIFE_H
 from Y90DosimetryLib import (
     MissingStructureError,
     Y90InputError,

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from HCCInterventionalAILib.imaging.volume import Volume
 from test_y90_support import MEAN_LIFE_S, SVALUE_DIR, needs_svalues, svalue_files
+
+from HCCInterventionalAILib.imaging.volume import Volume
 from Y90DosimetryLib import Y90InputError, dose_kernel, kernel_convolution_dose, local_deposition_dose
 from Y90DosimetryLib.kernels import (
     fit_radial_kernel,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from HCCInterventionalAILib.imaging.volume import GeometryMismatchError, Volume
 from test_y90_support import box_phantom
+
+from HCCInterventionalAILib.imaging.volume import GeometryMismatchError, Volume
 from Y90DosimetryLib import (
     LungShuntError,
     MissingStructureError,

@@ -14,8 +14,9 @@ import json
 
 import numpy as np
 import pytest
-from HCCInterventionalAILib.imaging.segmentation import Segmentation
 from test_y90_support import TARANIS_DIR, box_phantom, needs_taranis
+
+from HCCInterventionalAILib.imaging.segmentation import Segmentation
 from Y90DosimetryLib import (
     DosimetryResult,
     LungShuntError,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from Y90DosimetryLib import PresetError
 from Y90DosimetryLib import presets as p
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pydicom
 import pytest
-from HCCInterventionalAILib.imaging.volume import Volume
 from pydicom.dataset import Dataset
+
+from HCCInterventionalAILib.imaging.volume import Volume
 from Y90DosimetryLib import Y90InputError, read_rtdose, write_rtdose
 from Y90DosimetryLib.rtdose import RT_DOSE_STORAGE
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from HCCInterventionalAILib.imaging.segmentation import Segmentation
 from HCCInterventionalAILib.imaging.volume import Volume
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from HCCInterventionalAILib.imaging.segmentation import Segmentation
 from HCCInterventionalAILib.imaging.volume import Volume
 

@@ -6,9 +6,10 @@ import importlib.util
 
 import numpy as np
 import pytest
+from test_y90_support import K_CONVENTIONAL, box_phantom
+
 from HCCInterventionalAILib.imaging.volume import GeometryMismatchError, Volume
 from HCCInterventionalAILib.progress import Cancelled, CancelToken, Progress
-from test_y90_support import K_CONVENTIONAL, box_phantom
 from Y90DosimetryLib import (
     MissingStructureError,
     NegativeCountsError,

@@ -5,15 +5,6 @@ from typing import Annotated
 
 import slicer
 import vtk
-from HCCInterventionalAILib.slicer_helpers import (
-    cancellable,
-    ensure_python_requirements,
-    enum_labels,
-    module_resource_path,
-    progress_to_widgets,
-    reload_libraries,
-    show_in_layout,
-)
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
 from slicer.i18n import tr as _
 from slicer.i18n import translate
@@ -25,6 +16,16 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleWidget,
 )
 from slicer.util import VTKObservationMixin
+
+from HCCInterventionalAILib.slicer_helpers import (
+    cancellable,
+    ensure_python_requirements,
+    enum_labels,
+    module_resource_path,
+    progress_to_widgets,
+    reload_libraries,
+    show_in_layout,
+)
 
 #: Our Python packages, reloaded (children first) by the module's Reload button in developer mode.
 LIBRARY_PACKAGES = ("Y90DosimetryLib", "HCCInterventionalAILib")
@@ -626,6 +627,7 @@ class Y90DosimetryLogic(ScriptedLoadableModuleLogic):
     def _writeResults(self, result, activityVolumeNode, segmentationNode, ctVolumeNode, delivered: bool,
                       show: bool) -> dict:
         import pandas as pd
+
         from HCCInterventionalAILib.scene import (
             dataframe_to_plot,
             dataframe_to_table_node,

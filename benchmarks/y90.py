@@ -30,6 +30,7 @@ import tracemalloc
 from collections.abc import Callable
 
 import numpy as np
+
 from HCCInterventionalAILib.imaging.volume import Volume
 from Y90DosimetryLib import dose_kernel, kernel_convolution_dose, local_deposition_dose
 

@@ -41,8 +41,7 @@ def y90_demo_step(context: Any) -> None:
     from HCCInterventionalAILib.imaging.resample import resample_to_geometry
     from HCCInterventionalAILib.report.figures import axial_montage, best_axial_slice
 
-    from . import compare_doses, gamma_index, plan_treatment
-    from .maa_to_y90 import simulate_paired_case
+    from . import plan_treatment
     from .rtdose import write_rtdose
 
     patient, section = context.patient, context.report.section("Y-90 radioembolization dosimetry")
@@ -88,22 +87,15 @@ def y90_demo_step(context: Any) -> None:
                    "MAA SPECT and the kernel-convolution dose map over the CT, liver and tumour outlines")
 
     parts[2].update(0.0, "Predicted vs delivered")
-    delivered_case = simulate_paired_case(seed=int(patient.parameters.get("seed", 7)), size="small"
-                                          if patient.spect.shape[1] <= 64 else "standard")
-    delivered = plan_treatment(delivered_case.y90, delivered_case.segmentation, method="partition",
-                               microsphere_type="glass", activity_gbq=plan.activity_gbq, backend=backend, **common)
-    predicted_on_grid = plan.dose if plan.dose.geometry.same_grid(delivered.dose.geometry) else None
-    if predicted_on_grid is not None:
-        comparison = compare_doses(predicted_on_grid, delivered.dose, seg.subset("Liver", "Tumor 1", "Tumor 2"))
-        section.table(comparison, "Predicted (MAA) vs delivered (simulated Y-90 PET) dose per structure")
-        gamma = gamma_index(delivered.dose, predicted_on_grid, dose_percent=5.0, dta_mm=5.0,
-                            mask=seg.mask("Liver"))
-        section.text(f"Gamma index (5% / 5 mm global, inside the liver): pass rate {gamma.pass_rate_percent:.1f}%.")
-        context.results["y90_gamma_pass_percent"] = gamma.pass_rate_percent
+    comparison, gammas = _predicted_vs_delivered(patient, plan.activity_gbq, common, backend, context.device)
+    section.table(comparison, "Predicted vs delivered (simulated Y-90 PET) mean dose per structure, same activity")
+    for method, rate in gammas.items():
+        section.text(f"Gamma index {method} vs delivered (5% / 5 mm global, inside the liver): pass rate {rate:.1f}%.")
+    context.results["y90_gamma_pass_percent"] = gammas
     section.text("The delivered image is a SYNTHETIC Y-90 PET simulated with a different tumour-to-normal ratio and "
-                 "lung shunt than the MAA (see Y90DosimetryLib.maa_to_y90.synthetic). A MAA→Y-90 translation model "
-                 "can be trained on paired cases with `python -m Y90DosimetryLib.maa_to_y90.train`; no trained weights "
-                 "ship with this extension.")
+                 "lung shunt than the MAA (Y90DosimetryLib.maa_to_y90.synthetic). The MAA→Y-90 model shipped here was "
+                 "trained on synthetic phantoms only (see its model card); train your own on paired patient cases with "
+                 "`python -m Y90DosimetryLib.maa_to_y90.train`.")
 
     parts[3].update(0.0, "Writing RT Dose")
     rtdose_path = write_rtdose(plan.dose, context.output_dir / "y90-dose-rtdose.dcm")
@@ -113,6 +105,42 @@ def y90_demo_step(context: Any) -> None:
                               "methods": _plan_table(others).to_dict(orient="records")}
     if context.scene is not None:
         _to_scene(context.scene, patient, plan)
+
+
+def _predicted_vs_delivered(patient: Any, activity_gbq: float, common: dict[str, Any], backend: str,
+                            device: str) -> tuple[Any, dict[str, float]]:
+    """Dose from the MAA, from the MAA→Y-90 model (when its card is registered) and from the delivered Y-90 image
+    of a synthetic paired case with this patient's anatomy, all for the same activity."""
+    import pandas as pd
+
+    from HCCInterventionalAILib.models import UnknownModelError
+
+    from . import compare_doses, gamma_index, plan_treatment
+    from .maa_to_y90 import MODEL_ID, predict_y90_distribution, simulate_paired_case
+
+    size = "small" if patient.spect.shape[1] <= 64 else "standard"
+    case = simulate_paired_case(seed=int(patient.parameters.get("seed", 7)), size=size)
+    structures = case.segmentation.subset("Liver", "Tumor 1", "Tumor 2")
+
+    def dose_of(image: Any) -> Any:
+        return plan_treatment(image, case.segmentation, method="partition", microsphere_type="glass",
+                              activity_gbq=activity_gbq, backend=backend, **common).dose
+
+    delivered = dose_of(case.y90)
+    predictions = {"MAA (plain)": dose_of(case.maa)}
+    try:
+        model_image = predict_y90_distribution(MODEL_ID, case.maa, case.ct, device=device)
+        predictions["MAA→Y-90 model (synthetic-trained)"] = dose_of(model_image)
+    except UnknownModelError:
+        pass
+    tables, gammas = [], {}
+    for method, dose in predictions.items():
+        table = compare_doses(dose, delivered, structures)
+        tables.append(table.assign(method=method)[["method", "structure", "predicted_mean_Gy", "delivered_mean_Gy",
+                                                   "mean_difference_Gy", "D70_difference_Gy"]])
+        gammas[method] = gamma_index(delivered, dose, dose_percent=5.0, dta_mm=5.0,
+                                     mask=structures.mask("Liver")).pass_rate_percent
+    return pd.concat(tables, ignore_index=True), gammas
 
 
 def _spect_window(spect: Any) -> tuple[float, float]:

@@ -23,6 +23,7 @@ from .results import SerializableResult
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
+
     from HCCInterventionalAILib.imaging.segmentation import Segmentation
     from HCCInterventionalAILib.imaging.volume import Volume
 

@@ -43,6 +43,7 @@ from .voxel_dose import activity_from_counts, kernel_convolution_dose, local_dep
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
+
     from HCCInterventionalAILib.imaging.segmentation import Segmentation
     from HCCInterventionalAILib.imaging.volume import Volume
     from HCCInterventionalAILib.progress import Progress, ProgressCallback

@@ -140,6 +140,7 @@ def read_rtdose(path: str | Path) -> Volume:
     Requires uniform frame spacing along the normal of the image plane (as written by :func:`write_rtdose`).
     """
     import pydicom
+
     from HCCInterventionalAILib.imaging.volume import Geometry, Volume
 
     ds = pydicom.dcmread(str(path))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from HCCInterventionalAILib.imaging.segmentation import Segmentation
 from HCCInterventionalAILib.imaging.volume import Volume
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+
 from HCCInterventionalAILib.imaging.segmentation import Segmentation
 from HCCInterventionalAILib.imaging.volume import Volume
 from HCCInterventionalAILib.progress import Progress, ProgressCallback, as_progress

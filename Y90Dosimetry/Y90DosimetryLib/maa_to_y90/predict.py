@@ -30,6 +30,7 @@ def predict_y90_distribution(
         progress: progress reporter; cancellation raises ``Cancelled``.
     """
     import torch
+
     from HCCInterventionalAILib.models import load_model, sliding_window_predict
     from HCCInterventionalAILib.models.card import ModelCard
 

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+
 from HCCInterventionalAILib.progress import Progress, ProgressCallback, as_progress
 
 from .data import PairedCase, network_input, normalised_activity
@@ -87,6 +88,7 @@ def train_translation(
         (generator in eval mode on CPU, :class:`TrainingHistory`).
     """
     import torch
+
     from HCCInterventionalAILib.models import select_device
 
     config = config or TrainingConfig()
