@@ -70,7 +70,8 @@ def models_step(context: DemoContext) -> None:
         import pandas as pd
 
         rows = [{"id": c.id, "version": c.version, "task": c.task, "format": c.format,
-                 "status": c.validation_status if hasattr(c, "validation_status") else ""} for c in cards]
+                 "trained by this project": c.training.trained_by_project, "status": c.validation_status}
+                for c in cards]
         section.table(pd.DataFrame(rows), "Model cards")
     section.text(
         "No clinically trained weights ship with this extension. Cards point to public pretrained models (verified "

@@ -204,7 +204,7 @@ def models_list(task: Annotated[str | None, typer.Option(help="Filter by task.")
     if not cards:
         typer.echo("No model cards registered. Put cards in Resources/ModelCards or $HCCAI_MODEL_CARDS.")
     for card in cards:
-        typer.echo(f"{card.id}  v{card.version}  [{card.task}, {card.format}]  {card.title if hasattr(card, 'title') else ''}")
+        typer.echo(f"{card.id}  v{card.version}  [{card.task}, {card.format}]  {card.name}  ({card.validation_status})")
 
 
 @models_app.command("info")
