@@ -92,10 +92,10 @@ def y90_demo_step(context: Any) -> None:
     for method, rate in gammas.items():
         section.text(f"Gamma index {method} vs delivered (5% / 5 mm global, inside the liver): pass rate {rate:.1f}%.")
     context.results["y90_gamma_pass_percent"] = gammas
-    section.text("The delivered image is a SYNTHETIC Y-90 PET simulated with a different tumour-to-normal ratio and "
-                 "lung shunt than the MAA (Y90DosimetryLib.maa_to_y90.synthetic). The MAA→Y-90 model shipped here was "
-                 "trained on synthetic phantoms only (see its model card); train your own on paired patient cases with "
-                 "`python -m Y90DosimetryLib.maa_to_y90.train`.")
+    section.text("The delivered image is a SYNTHETIC Y-90 PET simulated with a different tumour-to-normal ratio, lung "
+                 "shunt and resolution than the MAA (Y90DosimetryLib.maa_to_y90.synthetic). No MAA→Y-90 translation "
+                 "weights ship with this extension; when a card with id 'maa-to-y90-unet' is registered (train one on "
+                 "paired cases with `python -m Y90DosimetryLib.maa_to_y90.train`), its prediction is compared here too.")
 
     parts[3].update(0.0, "Writing RT Dose")
     rtdose_path = write_rtdose(plan.dose, context.output_dir / "y90-dose-rtdose.dcm")
