@@ -1,11 +1,13 @@
 """Train the MAA → Y-90 model on SYNTHETIC phantom pairs and evaluate it on held-out synthetic pairs.
 
-This is how the research-demo weights shipped in ``Resources/Models/maa-to-y90-synthetic`` were made::
-
-    python -m Y90DosimetryLib.maa_to_y90.train_synthetic --output Resources/Models/maa-to-y90-synthetic
+    python -m Y90DosimetryLib.maa_to_y90.train_synthetic --output my-synthetic-model/
 
 The card records the held-out evaluation (mean absolute mean-dose error per structure, model vs plain MAA), and says
 plainly that the model has learnt the phantom simulation, not patients.
+
+Measured 2026-11-23 (CPU): 12 training pairs, 2,500 steps (no adversarial term, 90% of patches on uptake) gave on 4
+held-out pairs a tumour mean-dose error of 40.7 Gy (mean absolute) against 24.6 Gy for plain MAA-based prediction
+(normal liver 0.47 vs 0.28 Gy). The model did not beat the baseline, so no weights ship with the extension.
 """
 
 from __future__ import annotations
