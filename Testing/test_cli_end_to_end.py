@@ -75,7 +75,7 @@ def _nodes(scene, class_name: str) -> list:
     return [scene.GetNthNodeByClass(i, class_name) for i in range(scene.GetNumberOfNodesByClass(class_name))]
 
 
-TARANIS = Path(__file__).resolve().parents[2] / "shared" / "data" / "y90" / "taranis-sample"
+from reference_data import TARANIS  # noqa: E402
 
 
 @pytest.mark.skipif(not TARANIS.is_dir(), reason="real sample data ../shared/data/y90/taranis-sample is absent")

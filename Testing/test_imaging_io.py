@@ -8,7 +8,6 @@ absent; override the location with ``HCCAI_SHARED_DATA``).
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from reference_data import DCMQI, TARANIS  # noqa: E402
 
 from HCCInterventionalAILib.imaging.dicom_io import (
     DicomSeriesError,
@@ -37,11 +37,6 @@ from HCCInterventionalAILib.imaging.io import (
 from HCCInterventionalAILib.imaging.segmentation import Segmentation
 from HCCInterventionalAILib.imaging.terminology import Code, Terminology
 from HCCInterventionalAILib.imaging.volume import Geometry, Volume
-
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("HCCAI_SHARED_DATA", ROOT.parent / "shared" / "data"))
-TARANIS = DATA / "y90" / "taranis-sample"
-DCMQI = DATA / "dicom" / "dcmqi-liver"
 
 
 def _need(path: Path) -> Path:

@@ -8,11 +8,10 @@ exact voxel shifts, hand-computed window values, and the data README of the real
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
+from reference_data import TARANIS  # noqa: E402
 
 from HCCInterventionalAILib.imaging.intensity import (
     HU_WINDOWS,
@@ -37,10 +36,6 @@ from HCCInterventionalAILib.imaging.resample import (
 from HCCInterventionalAILib.imaging.segmentation import Segmentation
 from HCCInterventionalAILib.imaging.volume import Geometry, Volume
 from HCCInterventionalAILib.progress import Progress
-
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("HCCAI_SHARED_DATA", ROOT.parent / "shared" / "data"))
-TARANIS = DATA / "y90" / "taranis-sample"
 
 
 def rotation(axis: tuple[float, float, float], degrees: float) -> np.ndarray:

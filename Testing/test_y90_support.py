@@ -7,19 +7,15 @@ need them skip cleanly when they are absent.
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from reference_data import SVALUES as SVALUE_DIR
+from reference_data import TARANIS as TARANIS_DIR
 
 from HCCInterventionalAILib.imaging.segmentation import Segmentation
 from HCCInterventionalAILib.imaging.volume import Volume
-
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("HCCAI_SHARED_DATA", ROOT.parent / "shared" / "data"))
-SVALUE_DIR = DATA / "y90" / "voxel-s-values"
-TARANIS_DIR = DATA / "y90" / "taranis-sample"
 
 #: Published constants the tests compare against (DOMAIN.md §5).
 K_CONVENTIONAL = 49.67  # J/GBq = Gy·kg/GBq
