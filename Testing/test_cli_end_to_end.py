@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from reference_data import TARANIS
 from typer.testing import CliRunner
 
 from HCCInterventionalAILib.cli.main import app
@@ -74,8 +75,6 @@ def test_console_script_runs():
 def _nodes(scene, class_name: str) -> list:
     return [scene.GetNthNodeByClass(i, class_name) for i in range(scene.GetNumberOfNodesByClass(class_name))]
 
-
-from reference_data import TARANIS  # noqa: E402
 
 
 @pytest.mark.skipif(not TARANIS.is_dir(), reason="real sample data ../shared/data/y90/taranis-sample is absent")
