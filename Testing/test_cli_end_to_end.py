@@ -152,3 +152,26 @@ def test_segment_and_models_commands_with_a_local_card(tmp_path: Path, monkeypat
     unknown = runner.invoke(app, ["segment", "no-such-model", str(tmp_path / "ct.nrrd"), "-o", str(tmp_path / "x.seg.nrrd")])
     assert unknown.exit_code == 2 and "Error" in unknown.output
     clear_model_cache()
+
+
+@pytest.mark.parametrize("fmt", ["nrrd", "dicom"])
+def test_sample_command_writes_files_that_read_back_identically(tmp_path: Path, fmt: str):
+    """The written CT reads back with the generator's exact integer HU at the same physical voxels, and the
+    truth segmentation keeps its segment names; writing into a non-empty folder is refused."""
+    import numpy as np
+
+    from HCCInterventionalAILib.imaging.io import read_segmentation, read_volume
+    from HCCInterventionalAILib.imaging.resample import resample_to_geometry
+    from HCCInterventionalAILib.sample import make_sample_patient
+
+    out = tmp_path / "case"
+    result = runner.invoke(app, ["sample", "--size", "small", "--format", fmt, "-o", str(out)])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    patient = make_sample_patient(seed=7, size="small")
+    ct = read_volume(out / ("ct-arterial" if fmt == "dicom" else "ct-arterial.nrrd"))
+    expected = patient.ct["arterial"]
+    on_grid = resample_to_geometry(ct, expected.geometry, interpolation="nearest")
+    np.testing.assert_array_equal(on_grid.array, expected.array)
+    assert {"Liver", "Tumor 1", "Lung"} <= set(read_segmentation(out / "truth.seg.nrrd").names)
+    again = runner.invoke(app, ["sample", "--size", "small", "--format", fmt, "-o", str(out)])
+    assert again.exit_code == 2

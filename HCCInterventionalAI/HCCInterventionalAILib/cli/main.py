@@ -123,10 +123,13 @@ def sample(
         patient = make_sample_patient(seed=seed, size=size)
     volumes = {f"ct-{phase.replace(' ', '-')}": v for phase, v in patient.ct.items()} | {"maa-spect": patient.spect}
     for stem, volume in volumes.items():
-        if fmt == "dicom":
+        if fmt == "dicom" and volume.modality == "CT":
             from ..imaging.dicom_io import write_dicom_series
 
-            write_dicom_series(volume, output / stem, modality=volume.modality or "CT", series_description=stem)
+            write_dicom_series(volume, output / stem, modality="CT", series_description=stem)
+        elif fmt == "dicom":  # NM (SPECT) DICOM export is not implemented: keep it lossless as NRRD
+            write_volume(volume, output / f"{stem}.nrrd")
+            typer.echo(f"  {stem}: written as NRRD ({volume.modality} DICOM export is not supported yet)")
         else:
             write_volume(volume, output / f"{stem}.{fmt}")
     write_segmentation(patient.truth, output / "truth.seg.nrrd")

@@ -34,6 +34,8 @@ class TrainingConfig:
     learning_rate: float = 2e-4
     adversarial_weight: float = 0.01
     hot_patch_fraction: float = 0.7
+    #: "l1" (pix2pix; estimates the median, sharp) or "mse" (estimates the mean: unbiased for noisy PET targets)
+    reconstruction_loss: str = "l1"
     seed: int = 0
     device: str = "auto"
 
@@ -92,6 +94,8 @@ def train_translation(
     from HCCInterventionalAILib.models import select_device
 
     config = config or TrainingConfig()
+    if config.reconstruction_loss not in ("l1", "mse"):
+        raise ValueError(f"reconstruction_loss must be 'l1' or 'mse', got {config.reconstruction_loss!r}")
     progress = as_progress(progress)
     prepared = [case.prepared() for case in cases]
     if any(case.y90 is None for case in prepared):
@@ -122,11 +126,11 @@ def train_translation(
             optimiser_d.step()
         optimiser_g.zero_grad()
         l1 = torch.nn.functional.l1_loss(fake, y)
-        loss = l1
+        loss = l1 if config.reconstruction_loss == "l1" else torch.nn.functional.mse_loss(fake, y)
         if config.adversarial_weight > 0:
             fooled = discriminator(torch.cat([x, fake], 1))
             adversarial = bce(fooled, torch.ones_like(fooled))
-            loss = l1 + config.adversarial_weight * adversarial
+            loss = loss + config.adversarial_weight * adversarial
             history.adversarial.append(float(adversarial.detach()))
         loss.backward()
         optimiser_g.step()
