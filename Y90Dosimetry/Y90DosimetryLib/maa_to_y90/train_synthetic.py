@@ -5,9 +5,11 @@
 The card records the held-out evaluation (mean absolute mean-dose error per structure, model vs plain MAA), and says
 plainly that the model has learnt the phantom simulation, not patients.
 
-Measured 2026-11-23 (CPU): 12 training pairs, 2,500 steps (no adversarial term, 90% of patches on uptake) gave on 4
-held-out pairs a tumour mean-dose error of 40.7 Gy (mean absolute) against 24.6 Gy for plain MAA-based prediction
-(normal liver 0.47 vs 0.28 Gy). The model did not beat the baseline, so no weights ship with the extension.
+Measured 2026-11-23 (CPU), 12 training pairs, 2,500 steps, no adversarial term, 90% of patches on uptake, evaluated
+on 4 held-out pairs (mean absolute mean-dose error, model vs plain MAA-based prediction):
+- L1 loss: tumour 40.7 vs 24.6 Gy, normal liver 0.47 vs 0.28 Gy (L1 estimates the median of noisy PET counts: biased);
+- MSE loss: tumour 26.3 vs 24.6 Gy, normal liver 0.30 vs 0.28 Gy.
+Neither beat the baseline, so no weights ship with the extension.
 """
 
 from __future__ import annotations
