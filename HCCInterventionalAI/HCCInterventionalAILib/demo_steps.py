@@ -74,7 +74,9 @@ def models_step(context: DemoContext) -> None:
                 for c in cards]
         section.table(pd.DataFrame(rows), "Model cards")
     section.text(
-        "No clinically trained weights ship with this extension. Cards point to public pretrained models (verified "
-        "by SHA-256 on download) or to models this project trained on synthetic data, and say so."
+        "No clinically trained weights ship with this extension. A model card (Resources/ModelCards/README.md) "
+        "describes a public pretrained network or one you trained: its files are fetched only on request and "
+        "verified by SHA-256, and its intended use and validation status are shown with every result. Put cards "
+        "in $HCCAI_MODEL_CARDS and run them with `hccai segment <id> image.nrrd`."
     )
     context.results["models"] = {"device": str(device), "cards": [c.id for c in cards]}
