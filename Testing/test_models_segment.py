@@ -16,10 +16,10 @@ from test_models_support import LABELS, card_dict, file_entry, write_card
 torch = pytest.importorskip("torch")
 pytest.importorskip("monai")
 
+from HCCInterventionalAILib.imaging.orientation import orientation_codes, plan_reorientation  # noqa: E402
 from HCCInterventionalAILib.imaging.volume import Geometry, Volume  # noqa: E402
 from HCCInterventionalAILib.models import clear_model_cache, load_card, segment_volume  # noqa: E402
 from HCCInterventionalAILib.models.card import OutputLabel, OutputSpec  # noqa: E402
-from HCCInterventionalAILib.models.orientation import orientation_codes, plan_reorientation  # noqa: E402
 from HCCInterventionalAILib.models.postprocessing import keep_largest_component, labels_from_output  # noqa: E402
 from HCCInterventionalAILib.progress import Cancelled, CancelToken, Progress  # noqa: E402
 

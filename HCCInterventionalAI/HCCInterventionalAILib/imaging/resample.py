@@ -18,6 +18,7 @@ import SimpleITK as sitk
 from ..progress import Progress, ProgressCallback, as_progress
 from .intensity import require_finite
 from .io import to_sitk
+from .orientation import plan_reorientation
 from .segmentation import Segmentation
 from .volume import Geometry, Volume
 
@@ -274,9 +275,6 @@ def resample_segmentation(
 # --------------------------------------------------------------------------------------------------------
 # Reorientation (no interpolation)
 # --------------------------------------------------------------------------------------------------------
-_LPS_AXIS = {"L": (0, 1.0), "R": (0, -1.0), "P": (1, 1.0), "A": (1, -1.0), "S": (2, 1.0), "I": (2, -1.0)}
-
-
 def reorient(volume: Volume, orientation: str = "RAS") -> Volume:
     """Permute and flip the array axes so that i, j, k point as close as possible to ``orientation``.
 
@@ -295,25 +293,10 @@ def reorient(volume: Volume, orientation: str = "RAS") -> Volume:
     Raises:
         ValueError: for an invalid orientation string.
     """
-    code = orientation.strip().upper()
-    if len(code) != 3 or any(c not in _LPS_AXIS for c in code) or len({_LPS_AXIS[c][0] for c in code}) != 3:
-        raise ValueError(
-            f"Orientation must be three letters, one of each R/L, A/P, S/I (e.g. 'RAS'), got '{orientation}'"
-        )
-    wanted = np.zeros((3, 3))  # columns: LPS unit vector wanted for new axis t
-    for t, letter in enumerate(code):
-        axis, sign = _LPS_AXIS[letter]
-        wanted[axis, t] = sign
     direction = volume.geometry.direction_matrix
-    alignment = wanted.T @ direction  # [t, a] = cosine between wanted axis t and source axis a
-    permutation = max(itertools.permutations(range(3)), key=lambda p: sum(abs(alignment[t, p[t]]) for t in range(3)))
-    flips = [alignment[t, permutation[t]] < 0 for t in range(3)]
-    data_ijk = np.transpose(volume.array, (2, 1, 0))  # index order (i, j, k)
-    data_ijk = np.transpose(data_ijk, permutation)
-    for t, flip in enumerate(flips):
-        if flip:
-            data_ijk = np.flip(data_ijk, axis=t)
-    array = np.ascontiguousarray(np.transpose(data_ijk, (2, 1, 0)))
+    plan = plan_reorientation(direction, orientation)  # permutation[t]: source axis that becomes axis t
+    permutation, flips = plan.permutation, plan.flips
+    array = np.array(plan.to_network(volume.array), order="C")  # always a copy, even when nothing moves
     size_ijk = np.asarray(volume.shape[::-1])
     first_voxel = np.zeros(3)
     new_direction = np.zeros((3, 3))

@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from ..imaging.orientation import Reorientation, plan_reorientation
 from ..imaging.volume import Geometry, Volume
 from .card import InputSpec, IntensitySpec
 from .dependencies import import_torch
-from .orientation import Reorientation, plan_reorientation
 
 __all__ = ["PreparedInput", "needs_resampling", "normalise_intensity", "prepare_input"]
 

@@ -3,12 +3,15 @@
 Orientation codes follow nibabel/MONAI/ITK: ``"RAS"`` means the first voxel axis (i) increases towards the
 patient's Right, j towards Anterior, k towards Superior. A :class:`Volume`'s direction matrix (columns = LPS
 unit vectors of i, j, k) gives its own codes, e.g. ``"LPS"`` for an identity matrix. Reorienting only
-permutes and flips axes (array views, no interpolation); an oblique volume is assigned to its nearest axes,
-as ITK's orientation filter does.
+permutes and flips axes (array views, no interpolation); an oblique volume is assigned to its nearest axes.
+
+This is the one place that plans reorientations: :func:`imaging.resample.reorient` (volume → volume) and
+the model runner (array views with a channel axis, inverted for the network output) both use it.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,18 +26,15 @@ _NEGATIVE = "RAI"
 def orientation_codes(direction: np.ndarray) -> str:
     """Axis codes of the i, j, k axes for a 3×3 LPS direction matrix (columns = axes).
 
-    Each voxel axis is assigned the patient axis it is most aligned with; ties (45° obliques) are broken so
-    that every patient axis is used once.
+    The voxel axes are matched one-to-one to the patient axes so that the summed |cosine| between each
+    voxel axis and its patient axis is largest; every patient axis is used once, also for 45° obliques.
     """
     direction = np.asarray(direction, dtype=float)
-    codes = [""] * 3
-    used: set[int] = set()
-    for column in np.argsort(-np.max(np.abs(direction), axis=0), kind="stable"):
-        ranked = np.argsort(-np.abs(direction[:, column]), kind="stable")
-        axis = int(next(a for a in ranked if a not in used))
-        used.add(axis)
-        codes[column] = _POSITIVE[axis] if direction[axis, column] > 0 else _NEGATIVE[axis]
-    return "".join(codes)
+    # rows[a] is the LPS axis assigned to voxel axis a
+    rows = max(itertools.permutations(range(3)), key=lambda p: sum(abs(direction[p[a], a]) for a in range(3)))
+    return "".join(
+        _POSITIVE[row] if direction[row, column] > 0 else _NEGATIVE[row] for column, row in enumerate(rows)
+    )
 
 
 def _axis(code: str) -> int:
@@ -112,9 +112,12 @@ def plan_reorientation(direction: np.ndarray, target: str | None, axis_order: st
     source = orientation_codes(direction)
     if target is None:
         return Reorientation(source, source, (0, 1, 2), (False, False, False), axis_order)
-    target = target.upper()
-    if len(target) != 3 or sorted(_axis(c) for c in target) != [0, 1, 2]:
-        raise ValueError(f"Orientation '{target}' must name each of L/R, A/P, S/I exactly once")
+    code = target.strip().upper()
+    if len(code) != 3 or any(c not in _POSITIVE + _NEGATIVE for c in code) or sorted(map(_axis, code)) != [0, 1, 2]:
+        raise ValueError(
+            f"Orientation must be three letters, one of each R/L, A/P, S/I (e.g. 'RAS'), got '{target}'"
+        )
+    target = code
     source_axis = [_axis(c) for c in source]
     permutation = tuple(source_axis.index(_axis(code)) for code in target)
     flips = tuple(source[v] != target[w] for w, v in enumerate(permutation))
