@@ -641,19 +641,7 @@ def test_hcc_widget_segments_and_cancels(hcc, gui, headless, tiny_model, monkeyp
     assert ui.segmentationStatusLabel.text == f"Created segmentation '{name}'."
     assert widget._parameterNode.statsSegmentation.GetName() == name
 
-    original = hcc.progress_to_widgets
-
-    def clicking_cancel(bar, label):  # the user presses the button (now "Cancel") while it runs
-        callback = original(bar, label)
-
-        def inner(fraction, message):
-            callback(fraction, message)
-            if fraction > 0.3 and widget._cancelToken is not None and not widget._cancelToken.cancelled:
-                assert ui.segmentButton.text == "Cancel"
-                ui.segmentButton.emit("clicked(bool)", True)
-        return inner
-
-    monkeypatch.setattr(hcc, "progress_to_widgets", clicking_cancel)
+    _click_cancel_while_running(monkeypatch, hcc, widget, ui.segmentButton, after_fraction=0.3)
     count = headless.scene.GetNumberOfNodes()
     ui.segmentButton.emit("clicked(bool)", True)
     assert ui.segmentationStatusLabel.text == "Cancelled; nothing was added to the scene."
@@ -708,18 +696,7 @@ def test_y90_widget_smoke(y90, gui, headless, sample, monkeypatch):
     assert ui.resultsLabel.text.startswith("<b>Activity at treatment:")
     assert "Tumor 2" not in ui.resultsLabel.text.split("Warnings")[0]  # only the chosen tumour is a compartment
 
-    original = y90.progress_to_widgets
-
-    def clicking_cancel(bar, label):
-        callback = original(bar, label)
-
-        def inner(fraction, message):
-            callback(fraction, message)
-            if fraction > 0.2 and widget._cancelToken is not None and not widget._cancelToken.cancelled:
-                ui.applyButton.emit("clicked(bool)", True)
-        return inner
-
-    monkeypatch.setattr(y90, "progress_to_widgets", clicking_cancel)
+    _click_cancel_while_running(monkeypatch, y90, widget, ui.applyButton, after_fraction=0.2)
     count = headless.scene.GetNumberOfNodes()
     ui.applyButton.emit("clicked(bool)", True)
     assert ui.statusLabel.text == "Cancelled; nothing was added to the scene."
@@ -771,3 +748,20 @@ def test_stand_ins_leave_slicer_and_sys_modules_as_they_were(tmp_path):
         assert old.keys() == new.keys()
         assert all(new[key] is old[key] for key in old)
     assert {"AblationSimulator", "slicer.i18n", "slicer.ScriptedLoadableModule"}.isdisjoint(after[2] - before[2])
+
+
+def _click_cancel_while_running(monkeypatch, module, widget, button, after_fraction: float) -> None:
+    """Make the user press ``button`` (which reads "Cancel" while work runs) once progress passes a fraction."""
+    original = module.progress_to_widgets
+
+    def clicking_cancel(bar, label):
+        callback = original(bar, label)
+
+        def inner(fraction, message):
+            callback(fraction, message)
+            if fraction > after_fraction and widget._cancelToken is not None and not widget._cancelToken.cancelled:
+                assert button.text == "Cancel"
+                button.emit("clicked(bool)", True)
+        return inner
+
+    monkeypatch.setattr(module, "progress_to_widgets", clicking_cancel)
