@@ -223,6 +223,7 @@ class ModelCard:
     licence_url: str | None = None
     limitations: str = ""
     reported_accuracy: tuple[Mapping[str, Any], ...] = ()
+    algorithm: str | None = None
     source: Path | None = field(default=None, compare=False)
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -234,7 +235,9 @@ class ModelCard:
     @property
     def weights_path(self) -> str:
         """Path of the model file inside the model's cache folder."""
-        return self.weights or self.files[0].target_name
+        if self.weights or not self.files:
+            return self.weights or ""
+        return self.files[0].target_name
 
     def file_url(self, model_file: ModelFile) -> str:
         """The file's absolute URL; a relative URL is resolved against the card's folder."""
@@ -394,6 +397,7 @@ def _build(data: Mapping[str, Any], source: Path | None) -> ModelCard:
         description=data.get("description", ""),
         limitations=data.get("limitations", ""),
         reported_accuracy=tuple(data.get("reported_accuracy", ())),
+        algorithm=data.get("algorithm"),
         source=source,
         raw=dict(data),
     )
@@ -417,7 +421,7 @@ def _consistency_problems(card: ModelCard) -> list[tuple[str, str]]:
     for index, name in enumerate(targets):
         if name in targets[:index]:
             problems.append((f"files[{index}].filename", f"'{name}' is used by two files"))
-    if card.weights is None and card.format != "monai_bundle" and card.files[0].archive is not None:
+    if card.weights is None and card.format != "monai_bundle" and card.files and card.files[0].archive is not None:
         problems.append(("weights", "the first file is an archive: say which file inside it holds the model"))
     if card.output is not None:
         values = [label.value for label in card.output.labels]
