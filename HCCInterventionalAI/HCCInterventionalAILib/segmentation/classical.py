@@ -81,13 +81,15 @@ class ClassicalRequest:
     smoothing_mm: float = 1.5
     window_hu: float = 30.0
     core_erosion_mm: float = 8.0
-    liver_sd: float = 2.5
+    liver_sd: float = 3.5
     opening_mm: float = 4.0
     closing_mm: float = 6.0
     tumour_sd: float = 2.5
     tumour_min_contrast_hu: float = 15.0
     tumour_min_volume_ml: float = 0.3
     tumour_contact: float = 0.4
+    tumour_opening_mm: float = 3.0
+    hull_mm: float = 18.0
     segment_tumours: bool = True
 
     def to_dict(self) -> dict[str, Any]:
@@ -278,11 +280,11 @@ def detect_tumours(prepared: PreparedImages, liver: np.ndarray, model: LiverInte
     hypodense = (image < model.mean - drop) & (image > model.mean - 150.0)
     # Peripheral tumours: hypodense regions inside the liver's closed hull, or touching the liver along at
     # least ``tumour_contact`` of their surface.
-    hull = _ball_opening(liver, 3.0 * request.closing_mm, spacing, closing=True)
+    hull = _ball_opening(liver, request.hull_mm, spacing, closing=True)
     hull = fill_holes(hull, per_slice=True)
     band = ndimage.distance_transform_edt(~hull, sampling=spacing[::-1]) <= 2.0 * request.closing_mm
     candidates = hypodense & band
-    candidates = _ball_opening(candidates, 1.5 * max(spacing), spacing)
+    candidates = _ball_opening(candidates, request.tumour_opening_mm, spacing)
     candidates = remove_small_components(candidates, max(1, int(request.tumour_min_volume_ml / voxel_ml)))
     labels, count = ndimage.label(candidates, structure=np.ones((3, 3, 3), bool))
     index = np.arange(1, count + 1)
