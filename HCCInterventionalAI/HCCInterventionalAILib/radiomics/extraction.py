@@ -90,7 +90,7 @@ def load_params(params: str | Path | Mapping[str, Any] | None) -> tuple[dict[str
         params: a preset name, a parameter file (YAML/JSON), a mapping, or None (preset ``ibsi-ct``).
 
     Raises:
-        ValueError: unknown preset; FileNotFoundError: missing file.
+        ValueError: unknown preset or missing/invalid parameter file.
     """
     import yaml
 
@@ -103,7 +103,7 @@ def load_params(params: str | Path | Mapping[str, Any] | None) -> tuple[dict[str
         return yaml.safe_load(preset_path(text).read_text(encoding="utf-8")), PRESETS[text][1]
     path = Path(text)
     if not path.is_file():
-        raise FileNotFoundError(f"No radiomics parameter file or preset '{text}'; presets are {', '.join(PRESETS)}")
+        raise ValueError(f"No radiomics parameter file or preset '{text}'; presets are {', '.join(PRESETS)}")
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     if not isinstance(data, Mapping):
         raise ValueError(f"{path} is not a pyradiomics parameter file (a mapping with setting/imageType/featureClass)")
