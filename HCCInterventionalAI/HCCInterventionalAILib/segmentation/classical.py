@@ -87,9 +87,9 @@ class ClassicalRequest:
     tumour_sd: float = 2.5
     tumour_min_contrast_hu: float = 15.0
     tumour_min_volume_ml: float = 0.3
-    tumour_contact: float = 0.4
-    tumour_opening_mm: float = 3.0
-    hull_mm: float = 18.0
+    tumour_contact: float = 0.3
+    tumour_opening_mm: float = 5.0
+    hull_mm: float = 30.0
     segment_tumours: bool = True
 
     def to_dict(self) -> dict[str, Any]:
