@@ -97,3 +97,27 @@ def test_largest_component_hole_filling_and_tumour_inside_liver():
     tumour = _cube((20, 20, 20), (0, 0, 6), 8)  # i from 6 to 13: 4 of its 8 columns inside
     inside, liver_out = tumour_inside_liver(tumour, liver)
     assert inside.sum() == 8 * 8 * 4 and (liver_out == liver).all()
+
+
+def test_structure_table_by_hand():
+    """Liver: 20×20×20 voxels of (1, 1, 2) mm = 16 ml. Tumour 1: a 10³ cube (2 ml), largest diameter between
+    opposite corner voxel centres √(9² + 9² + 18²) = √486 = 22.045 mm. Tumour 2: 3 voxels in a row along i
+    (6 µl), diameter 2 mm. Burden = 100 · 1003 / 8000 = 12.5375 %."""
+    from HCCInterventionalAILib.imaging import Geometry, Segmentation
+    from HCCInterventionalAILib.segmentation.structures import structure_table
+
+    geometry = Geometry((20, 20, 20), (1.0, 1.0, 2.0))
+    seg = Segmentation(geometry)
+    seg.add("Liver", np.ones(geometry.shape, bool))
+    tumour = _cube(geometry.shape, (1, 1, 1), 10)
+    tumour[15, 15, 15:18] = True
+    seg.add("Tumour", tumour)
+    table = structure_table(seg)
+    assert table.liver_volume_ml == pytest.approx(16.0)
+    assert table.tumour_count == 2
+    assert table.lesions[0].volume_ml == pytest.approx(2.0)
+    assert table.lesions[0].max_diameter_mm == pytest.approx(math.sqrt(486), abs=1e-9)
+    assert table.lesions[1].max_diameter_mm == pytest.approx(2.0)
+    assert table.tumour_burden_percent == pytest.approx(100 * 1003 / 8000)
+    frame = table.to_dataframe()
+    assert list(frame["structure"]) == ["Liver", "Tumour 1", "Tumour 2", "All tumours"]
