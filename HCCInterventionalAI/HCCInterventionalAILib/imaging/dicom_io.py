@@ -22,8 +22,10 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..progress import Progress, ProgressCallback, as_progress
+from .checks import require_finite
 from .intensity import HU_WINDOWS
 from .segmentation import Segmentation
+from .sitk import from_sitk
 from .terminology import Code, Terminology
 from .volume import Geometry, Volume
 
@@ -206,8 +208,6 @@ def read_dicom_series(
         DicomSeriesError: no image series, several series without ``series_uid``, an unknown UID, or
             files that GDCM cannot assemble into a volume.
     """
-    from .io import from_sitk
-
     progress = as_progress(progress)
     directory = Path(directory)
     _require_directory(directory)
@@ -329,8 +329,6 @@ def write_dicom_series(
     """
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-
-    from .intensity import require_finite
 
     progress = as_progress(progress)
     modality = modality.strip().upper()

@@ -16,10 +16,10 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..progress import Progress, ProgressCallback, as_progress
-from .intensity import require_finite
-from .io import to_sitk
+from .checks import require_finite
 from .orientation import plan_reorientation
 from .segmentation import Segmentation
+from .sitk import to_sitk
 from .volume import Geometry, Volume
 
 __all__ = [
