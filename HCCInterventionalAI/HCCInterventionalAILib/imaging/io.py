@@ -20,6 +20,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from .dicom_io import read_dicom_seg, read_dicom_series, series_uid_of_file
+from .integrity import TruncatedImageError, check_nifti_complete, truncation_from_itk_message
 from .segmentation import Segmentation
 from .sitk import ImageReadError, from_sitk, geometry_from_sitk, set_sitk_geometry, to_sitk
 from .terminology import Terminology
@@ -28,6 +29,7 @@ from .volume import Volume
 __all__ = [
     "UnsupportedFormatError",
     "ImageReadError",
+    "TruncatedImageError",
     "VOLUME_SUFFIXES",
     "to_sitk",
     "from_sitk",
@@ -99,9 +101,21 @@ def _unsupported(path: Path, what: str) -> UnsupportedFormatError:
 
 
 def _read_sitk(path: Path) -> sitk.Image:
+    """Read with SimpleITK after checking that a NIfTI file is complete (ITK zero-fills truncated NIfTI).
+
+    Raises:
+        TruncatedImageError: a NIfTI/NRRD file with fewer data bytes than its header declares.
+        ImageReadError: any other read failure.
+    """
+    format_name = VOLUME_SUFFIXES.get(_suffix(path), "")
+    if format_name == "NIfTI" and path.is_file():
+        check_nifti_complete(path)
     try:
         return sitk.ReadImage(str(path))
     except RuntimeError as error:
+        truncated = truncation_from_itk_message(path, str(error), format_name or "image")
+        if truncated is not None:
+            raise truncated from error
         first_line = str(error).strip().splitlines()[-1] if str(error).strip() else "unknown error"
         raise ImageReadError(f"Could not read image '{path}': {first_line}") from error
 
@@ -117,12 +131,15 @@ def _is_slicer_segmentation(header: dict[str, str]) -> bool:
 # --------------------------------------------------------------------------------------------------------
 # Volumes
 # --------------------------------------------------------------------------------------------------------
-def read_volume(path: str | Path, *, name: str | None = None) -> Volume:
+def read_volume(path: str | Path, *, name: str | None = None, allow_gaps: bool = False) -> Volume:
     """Read a 3D image: NRRD, NIfTI or MetaImage by extension, or a DICOM series (folder or one of its files).
 
     Args:
         path: image file, DICOM file (its whole series is read from the same folder) or DICOM folder.
         name: volume name; defaults to the file name without extension (DICOM: the series description).
+        allow_gaps: DICOM only: resample a series with unevenly spaced slices onto a regular grid with a
+            warning instead of raising :class:`~.dicom_io.DicomSliceGapError` (see
+            :func:`~.dicom_io.read_dicom_series`).
 
     Returns:
         The volume in LPS geometry. For DICOM, values are rescaled (CT in HU) and modality/units come from
@@ -132,16 +149,20 @@ def read_volume(path: str | Path, *, name: str | None = None) -> Volume:
         FileNotFoundError: when the path does not exist.
         UnsupportedFormatError: for an unknown extension.
         ImageReadError: when the file cannot be read or is not a 3D scalar image (e.g. a .seg.nrrd).
+        TruncatedImageError: (an ImageReadError) when a NIfTI or NRRD file holds fewer data bytes than its
+            header declares, e.g. a copy cut short.
         DicomSeriesError: for a folder without DICOM images or with several series.
+        DicomSliceGapError: (a DicomSeriesError) for a DICOM series with unevenly spaced slices, unless
+            ``allow_gaps``.
     """
     path = Path(path)
     _require_exists(path, "image file or DICOM folder")
     if path.is_dir():
-        volume = read_dicom_series(path)
+        volume = read_dicom_series(path, allow_gaps=allow_gaps)
     else:
         suffix = _suffix(path)
         if suffix in _DICOM_SUFFIXES or (suffix not in VOLUME_SUFFIXES and _is_dicom_file(path)):
-            volume = read_dicom_series(path.parent, series_uid_of_file(path))
+            volume = read_dicom_series(path.parent, series_uid_of_file(path), allow_gaps=allow_gaps)
         elif suffix in VOLUME_SUFFIXES:
             image = _read_sitk(path)
             header = _header(image)
@@ -218,6 +239,7 @@ def read_segmentation(
         FileNotFoundError: when the file does not exist.
         UnsupportedFormatError: for an unknown extension.
         ImageReadError: for unreadable files, non-integer labelmaps or inconsistent Slicer headers.
+        TruncatedImageError: (an ImageReadError) for a NIfTI or NRRD file cut short.
     """
     path = Path(path)
     _require_exists(path, "segmentation file")
