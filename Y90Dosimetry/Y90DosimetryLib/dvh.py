@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import MissingStructureError, Y90InputError
+from HCCInterventionalAILib.imaging.checks import require_finite
+
+from .errors import MissingStructureError, NonFiniteValuesError, Y90InputError
 from .presets import TissueRadiobiology, radiobiology
 from .radiobiology import bed_permanent_implant, equivalent_uniform_dose
 from .results import SerializableResult
@@ -55,8 +57,7 @@ def _values(dose: np.ndarray, mask: np.ndarray | None, name: str) -> np.ndarray:
     dose = dose.ravel()
     if dose.size == 0:
         raise MissingStructureError(f"Structure '{name}' is empty: no dose statistics")
-    if not np.all(np.isfinite(dose)):
-        raise Y90InputError(f"Dose in '{name}' contains NaN/infinite values")
+    require_finite(dose, f"dose in '{name}'", error=NonFiniteValuesError)
     return dose
 
 
