@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from optional_deps import require_mrml, require_torch
 from reference_data import TARANIS
 from typer.testing import CliRunner
 
@@ -45,7 +46,7 @@ def test_demo_writes_report_scene_and_results(demo_dir: Path):
 
 @pytest.mark.scene
 def test_demo_scene_bundle_reloads_intact(demo_dir: Path):
-    pytest.importorskip("slicer", reason="slicer-core (the MRML library) is not installed")
+    require_mrml()
     from HCCInterventionalAILib.scene import load_bundle, node_to_segmentation, node_to_volume
 
     scene = load_bundle(demo_dir / "scene.mrb")
@@ -109,8 +110,7 @@ def test_segment_and_models_commands_with_a_local_card(tmp_path: Path, monkeypat
     """A pointwise TorchScript 'network' (class 1 where the windowed input > 0.5) registered through
     $HCCAI_MODEL_CARDS: `hccai models list/info` show it and `hccai segment` labels exactly the voxels above
     50 HU (the analytic answer for the card's window [0, 100] HU)."""
-    torch = pytest.importorskip("torch")
-    pytest.importorskip("monai")
+    torch, _ = require_torch()
     import numpy as np
     from test_models_support import LABELS, card_dict, file_entry, write_card
 
@@ -155,19 +155,17 @@ def test_segment_and_models_commands_with_a_local_card(tmp_path: Path, monkeypat
 
 
 @pytest.mark.parametrize("fmt", ["nrrd", "dicom"])
-def test_sample_command_writes_files_that_read_back_identically(tmp_path: Path, fmt: str):
+def test_sample_command_writes_files_that_read_back_identically(tmp_path: Path, fmt: str, small_patient):
     """The written CT reads back with the generator's exact integer HU at the same physical voxels, and the
     truth segmentation keeps its segment names; writing into a non-empty folder is refused."""
     import numpy as np
 
     from HCCInterventionalAILib.imaging.io import read_segmentation, read_volume
     from HCCInterventionalAILib.imaging.resample import resample_to_geometry
-    from HCCInterventionalAILib.sample import make_sample_patient
-
     out = tmp_path / "case"
     result = runner.invoke(app, ["sample", "--size", "small", "--format", fmt, "-o", str(out)])
     assert result.exit_code == 0, result.output + repr(result.exception)
-    patient = make_sample_patient(seed=7, size="small")
+    patient = small_patient
     ct = read_volume(out / ("ct-arterial" if fmt == "dicom" else "ct-arterial.nrrd"))
     expected = patient.ct["arterial"]
     on_grid = resample_to_geometry(ct, expected.geometry, interpolation="nearest")

@@ -9,7 +9,6 @@ the 99mTc-MAA SPECT with the requested lung shunt fraction and tumour-to-normal 
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -30,18 +29,15 @@ from HCCInterventionalAILib.sample.shapes import Capsule, Ellipsoid, SuperEllipt
 FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
 
 
-@pytest.fixture(scope="module")
-def patient():
-    started = time.perf_counter()
-    result = make_sample_patient(seed=7)
-    elapsed = time.perf_counter() - started
-    print(f"\nstandard sample patient generated in {elapsed:.2f} s (goal < 10 s)")
-    return result
+@pytest.fixture
+def patient(sample_patient):
+    """The standard patient, seed 7 (Testing/conftest.py; generation time: benchmarks)."""
+    return sample_patient
 
 
-@pytest.fixture(scope="module")
-def small():
-    return make_sample_patient(seed=7, size="small")
+@pytest.fixture
+def small(small_patient):
+    return small_patient
 
 
 def interior(mask: np.ndarray, spacing_ijk: tuple[float, float, float], depth_mm: float) -> np.ndarray:

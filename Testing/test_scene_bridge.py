@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from optional_deps import require_mrml
 
-slicer = pytest.importorskip("slicer", reason="needs the MRML library: pip install slicer-core (dev extra)")
-vtk = pytest.importorskip("vtk", reason="needs VTK (comes with slicer-core)")
+slicer, vtk = require_mrml()
 
 from HCCInterventionalAILib.imaging import Geometry, Segmentation, Volume  # noqa: E402
 from HCCInterventionalAILib.imaging.terminology import STRUCTURES  # noqa: E402
@@ -24,7 +24,6 @@ from HCCInterventionalAILib.scene import (  # noqa: E402
     markups_line_to_points,
     markups_to_points,
     module_logic,
-    new_scene,
     node_to_segmentation,
     node_to_volume,
     points_to_markups,
@@ -78,10 +77,8 @@ ORIGIN_LPS = (-100.0, 50.0, 20.0)
 
 
 @pytest.fixture
-def scene():
-    scene = new_scene()
-    yield scene
-    release_scene(scene)
+def scene(mrml_scene):
+    return mrml_scene
 
 
 def _geometry(case: str = "axial30") -> Geometry:
