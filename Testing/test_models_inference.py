@@ -12,8 +12,8 @@ from test_models_support import tiny_unet
 
 torch, monai = require_torch()
 
-from HCCInterventionalAILib.models import DeviceUnavailableError, autocast, select_device  # noqa: E402
 from HCCInterventionalAILib import device as device_module  # noqa: E402
+from HCCInterventionalAILib.models import DeviceUnavailableError, autocast, select_device  # noqa: E402
 from HCCInterventionalAILib.models.inference import (  # noqa: E402
     choose_sw_batch_size,
     count_windows,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..device import DeviceUnavailableError
+
 __all__ = [
     "ChecksumMismatchError",
     "DeviceUnavailableError",
@@ -73,10 +75,6 @@ class UnsafeModelError(ModelError):
 
 class ModelLoadError(ModelError):
     """A verified model file could not be loaded (corrupt, wrong format, weights not matching the network)."""
-
-
-class DeviceUnavailableError(ModelError, RuntimeError):
-    """The requested compute device (e.g. ``cuda``) is not available here."""
 
 
 class MissingDependencyError(ModelError, ImportError):
