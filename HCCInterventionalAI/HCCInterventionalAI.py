@@ -453,7 +453,8 @@ class HCCInterventionalAILogic(ScriptedLoadableModuleLogic):
                    for phase, volume in patient.ct.items()}
         displayedPhase = next((phase for phase in ctNodes if "portal" in phase), list(ctNodes)[-1])
         spectNode = volume_to_node(scene, patient.spect, name="Synthetic MAA SPECT")
-        segmentationNode = segmentation_to_node(scene, patient.truth, name="Synthetic ground truth",
+        # the whole-lung truth (CT grid extended to the SPECT field), so Y-90 planning measures the whole lungs
+        segmentationNode = segmentation_to_node(scene, patient.truth_whole_field(), name="Synthetic ground truth",
                                                 reference_volume_node=ctNodes[displayedPhase])
         nodes = [*ctNodes.values(), spectNode, segmentationNode]
         for node in nodes:

@@ -94,6 +94,22 @@ def _labelmap(segmentation_node, name: str):
     return segment, segment.GetRepresentation(slicer.vtkSegmentationConverter.GetBinaryLabelmapRepresentationName())
 
 
+def _own_masks(segmentation_node, names) -> dict[str, np.ndarray]:
+    """Each segment's voxels on one grid spanning every segment's labelmap extent (IJK from 0)."""
+    layers = {}
+    for name in names:
+        segment, labelmap = _labelmap(segmentation_node, name)
+        i0, i1, j0, j1, k0, k1 = labelmap.GetExtent()
+        layer = vtk_to_numpy(labelmap.GetPointData().GetScalars()).reshape(k1 - k0 + 1, j1 - j0 + 1, i1 - i0 + 1)
+        layers[name] = ((k0, j0, i0), layer == segment.GetLabelValue())
+    shape = tuple(max(start[a] + mask.shape[a] for start, mask in layers.values()) for a in range(3))
+    masks = {}
+    for name, ((k0, j0, i0), layer) in layers.items():
+        masks[name] = np.zeros(shape, dtype=bool)
+        masks[name][k0:k0 + layer.shape[0], j0:j0 + layer.shape[1], i0:i0 + layer.shape[2]] = layer
+    return masks
+
+
 def _segment_mask(segmentation_node, name: str, reference_node) -> np.ndarray:
     """A segment's voxels (its label value in its labelmap layer) pasted into the reference volume's grid."""
     segment, labelmap = _labelmap(segmentation_node, name)
@@ -103,7 +119,8 @@ def _segment_mask(segmentation_node, name: str, reference_node) -> np.ndarray:
     i0, i1, j0, j1, k0, k1 = labelmap.GetExtent()
     layer = vtk_to_numpy(labelmap.GetPointData().GetScalars()).reshape(k1 - k0 + 1, j1 - j0 + 1, i1 - i0 + 1)
     mask = np.zeros(reference_node.GetImageData().GetDimensions()[::-1], dtype=bool)
-    mask[k0:k1 + 1, j0:j1 + 1, i0:i1 + 1] = layer == segment.GetLabelValue()
+    n_k, n_j, n_i = mask.shape  # a segmentation that extends past the reference grid is cut to it
+    mask[k0:k1 + 1, j0:j1 + 1, i0:i1 + 1] = (layer == segment.GetLabelValue())[:n_k - k0, :n_j - j0, :n_i - i0]
     return mask
 
 
@@ -199,14 +216,14 @@ def test_sample_patient_nodes_names_geometry_and_folder(hcc, headless, small_pat
 
 def test_structure_volumes_table_equals_voxel_counts(hcc, sample, headless):
     """Volume = voxel count × voxel volume, both read here from the segmentation's own labelmaps."""
-    segmentation_node, ct = sample["segmentation"], sample["ctDisplayed"]
+    segmentation_node = sample["segmentation"]
     before = _fingerprint(segmentation_node)
     table, stats = hcc.HCCInterventionalAILogic().computeStructureVolumes(segmentation_node)
 
     assert table.GetName() == "Synthetic ground truth volumes"
     assert table.GetScene() is headless.scene
     voxel_ml = 4.0 * 4.0 * 6.0 / 1000.0  # CT voxel, mm³ → ml
-    masks = {name: _segment_mask(segmentation_node, name, ct) for name in SEGMENTS}
+    masks = _own_masks(segmentation_node, SEGMENTS)
     rows = _rows(table, "Segment")
     assert list(rows) == [*SEGMENTS, "All tumours"]
     for name in SEGMENTS:

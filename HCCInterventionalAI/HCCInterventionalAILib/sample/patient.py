@@ -97,6 +97,21 @@ class SamplePatient:
         """Ground truth rasterised on any grid in the patient frame (e.g. a resampled image's)."""
         return self.anatomy.segmentation(geometry, name=name)
 
+    def truth_whole_field(self) -> Segmentation:
+        """Ground truth on the CT grid extended cranially to the top of the SPECT field of view.
+
+        The CT reaches only the lung bases, so ``truth`` holds about 40% of the lungs; this segmentation holds the
+        whole lungs (as the SPECT-grid truth does) at CT resolution, and its first slices equal ``truth``. It is
+        what the sample hands to planning everywhere (files, Slicer), so that every path measures the same lungs.
+        """
+        ct, spect = self.truth.geometry, self.spect.geometry
+        corners = np.array([[i, j, k] for i in (0, spect.shape[2] - 1) for j in (0, spect.shape[1] - 1)
+                            for k in (0, spect.shape[0] - 1)], dtype=float)
+        top = float(ct.continuous_index(spect.physical_points(corners))[:, 2].max())
+        slices = max(ct.shape[0], int(np.ceil(top)) + 1)
+        geometry = Geometry((slices, *ct.shape[1:]), ct.spacing, ct.origin, ct.direction)
+        return self.anatomy.segmentation(geometry, name="SYNTHETIC truth (CT grid, whole lungs)")
+
 
 def ct_geometry(size: str = "standard") -> Geometry:
     """The CT grid of a size (axial, identity direction, centred on the liver)."""
