@@ -65,6 +65,19 @@ def _require_size(shape: Sequence[int], itemsize: int, what: str, max_bytes: flo
         )
 
 
+def _require_storable(value: float, dtype: np.dtype) -> None:
+    """Raise ValueError when ``value`` cannot be stored exactly in an integer/boolean image of ``dtype``."""
+    if dtype.kind not in "iub":
+        return
+    low, high = (0, 1) if dtype.kind == "b" else (np.iinfo(dtype).min, np.iinfo(dtype).max)
+    number = float(value)
+    if not (math.isfinite(number) and number == round(number) and low <= number <= high):
+        raise ValueError(
+            f"default_value {value} cannot be stored in a {dtype} image (whole numbers {low}..{high}); "
+            "use a representable value or resample with linear interpolation"
+        )
+
+
 def _interpolator(interpolation: str) -> int:
     try:
         return INTERPOLATIONS[interpolation.strip().lower()]
@@ -113,7 +126,7 @@ def resample_to_geometry(
         When the grids are the same the values are returned unchanged (identity).
 
     Raises:
-        ValueError: unknown interpolation.
+        ValueError: unknown interpolation, or (nearest) a ``default_value`` the integer dtype cannot hold.
         NonFiniteError: NaN/infinite values with linear/B-spline interpolation.
         ResampleSizeError: a target grid whose array would exceed ``max_bytes``, raised before allocation.
         TypeError: a volume or geometry of the wrong type, or a complex/object array.
@@ -130,6 +143,7 @@ def resample_to_geometry(
         require_finite(volume)
     if nearest:
         dtype = volume.array.dtype
+        _require_storable(default_value, dtype)
     else:
         dtype = np.dtype(np.float64 if volume.array.dtype == np.float64 else np.float32)
     fields = {
