@@ -146,3 +146,26 @@ def test_write_then_truncate_through_the_library_writer(tmp_path):
     path = write_volume(Volume.from_array(_array(), spacing=(0.8, 0.8, 2.5)), tmp_path / "v.nii.gz")
     with pytest.raises(TruncatedImageError):
         read_volume(_cut(path, int(path.stat().st_size * 0.9)))
+
+
+@pytest.mark.parametrize("compress", [True, False], ids=["compressed", "raw"])
+def test_truncated_metaimage_says_truncated_not_missing_file(tmp_path, compress):
+    """MetaImage: ITK's own message is "No such file or directory"; ours names the short data. Raw: the
+    header declares 48,000 data bytes; 3 slices cut → 40,800 present, 7,200 missing."""
+    path = _sitk_write(tmp_path / "ct.mha", compress=compress)
+    cut = _cut(path, path.stat().st_size - 3 * SLICE_BYTES)
+    with pytest.raises(TruncatedImageError, match="MetaImage header declares") as error:
+        read_volume(cut)
+    assert str(cut) in str(error.value)
+    if not compress:
+        assert "48,000 data bytes but only 40,800 are present; 7,200 bytes are missing" in str(error.value)
+
+
+def test_truncated_metaimage_data_file(tmp_path):
+    """.mhd header with a separate .raw data file that is 8 slices short (19,200 bytes missing)."""
+    path = _sitk_write(tmp_path / "ct.mhd", compress=False)
+    raw = tmp_path / "ct.raw"
+    assert raw.stat().st_size == DATA_BYTES
+    raw.write_bytes(raw.read_bytes()[: DATA_BYTES - 8 * SLICE_BYTES])
+    with pytest.raises(TruncatedImageError, match="19,200 bytes are missing"):
+        read_volume(path)

@@ -4,7 +4,9 @@ ITK's NIfTI reader fills the voxels of a truncated ``.nii``/``.nii.gz`` with zer
 file cut short by a failed copy or download gives a plausible-looking image with an empty end. This module
 reads the NIfTI header itself and compares the number of data bytes it declares with what the file holds
 (for ``.nii.gz``, with what its gzip stream decompresses to). NRRD and MetaImage readers detect truncation
-themselves; :func:`truncation_from_itk_message` turns their messages into the same error.
+themselves; :func:`truncation_from_itk_message` turns NRRD's messages into the same error, and
+:func:`check_metaimage_complete` explains a MetaImage read failure (ITK reports it as "No such file or
+directory") by comparing the header's data size with the bytes present.
 
 NIfTI header fields used (NIfTI-1: Cox RW et al., "A (sort of) new image data format standard: NIfTI-1",
 NIfTI Data Format Working Group, 2004, header ``nifti1.h``; NIfTI-2: ``nifti2.h``, 2011):
@@ -34,7 +36,14 @@ import numpy as np
 
 from .sitk import ImageReadError
 
-__all__ = ["TruncatedImageError", "NiftiLayout", "nifti_layout", "check_nifti_complete", "truncation_from_itk_message"]
+__all__ = [
+    "TruncatedImageError",
+    "NiftiLayout",
+    "nifti_layout",
+    "check_nifti_complete",
+    "check_metaimage_complete",
+    "truncation_from_itk_message",
+]
 
 _CHUNK = 1 << 20
 
@@ -239,3 +248,65 @@ def truncation_from_itk_message(path: str | Path, message: str, format_name: str
                 f"{present:,} are present; {expected - present:,} bytes are missing"
             )
     return None
+
+
+# MetaImage element sizes in bytes (MetaIO, metaTypes.h: MET_ValueTypeSize).
+_MET_SIZES = {
+    "MET_CHAR": 1, "MET_UCHAR": 1, "MET_SHORT": 2, "MET_USHORT": 2, "MET_INT": 4, "MET_UINT": 4,
+    "MET_LONG": 4, "MET_ULONG": 4, "MET_LONG_LONG": 8, "MET_ULONG_LONG": 8, "MET_FLOAT": 4, "MET_DOUBLE": 8,
+}
+
+
+def check_metaimage_complete(path: str | Path) -> None:
+    """Raise :class:`TruncatedImageError` when a MetaImage (``.mha``/``.mhd``) holds fewer data bytes than declared.
+
+    Declared size: ``CompressedDataSize`` for compressed data, else Π ``DimSize`` × ``ElementNumberOfChannels``
+    × the size of ``ElementType``. Present: the bytes after the header line ``ElementDataFile = LOCAL``, or
+    the size of the separate data file. Headers this check does not understand (file lists, ``HeaderSize``)
+    are left to ITK.
+
+    Args:
+        path: the MetaImage header file.
+
+    Raises:
+        TruncatedImageError: naming the file, the declared and present byte counts.
+    """
+    path = Path(path)
+    fields: dict[str, str] = {}
+    with open(path, "rb") as handle:
+        for _ in range(200):  # header lines
+            line = handle.readline()
+            if not line:
+                return
+            key, _, value = line.decode("latin-1").partition("=")
+            fields[key.strip()] = value.strip()
+            if key.strip() == "ElementDataFile":
+                data_start = handle.tell()
+                break
+        else:
+            return
+    if "HeaderSize" in fields or fields.get("ElementType") not in _MET_SIZES:
+        return
+    try:
+        sizes = [int(v) for v in fields.get("DimSize", "").split()]
+        channels = int(fields.get("ElementNumberOfChannels", "1"))
+        compressed = fields.get("CompressedData", "False").lower() == "true"
+        declared = int(fields["CompressedDataSize"]) if compressed else (
+            math.prod(sizes) * channels * _MET_SIZES[fields["ElementType"]]
+        )
+    except (KeyError, ValueError):
+        return
+    data_file = fields["ElementDataFile"]
+    if data_file == "LOCAL":
+        present = path.stat().st_size - data_start
+    else:
+        external = path.parent / data_file
+        if not external.is_file():
+            return  # a missing data file (or a file list); ITK's message says so
+        present = external.stat().st_size
+    if present < declared:
+        what = "compressed data bytes" if compressed else "data bytes"
+        raise TruncatedImageError(
+            f"'{path}' is truncated: its MetaImage header declares {declared:,} {what} but only {present:,} are "
+            f"present; {declared - present:,} bytes are missing"
+        )

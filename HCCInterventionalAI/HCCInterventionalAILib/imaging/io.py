@@ -20,7 +20,12 @@ import numpy as np
 import SimpleITK as sitk
 
 from .dicom_io import read_dicom_seg, read_dicom_series, series_uid_of_file
-from .integrity import TruncatedImageError, check_nifti_complete, truncation_from_itk_message
+from .integrity import (
+    TruncatedImageError,
+    check_metaimage_complete,
+    check_nifti_complete,
+    truncation_from_itk_message,
+)
 from .segmentation import Segmentation
 from .sitk import ImageReadError, from_sitk, geometry_from_sitk, set_sitk_geometry, to_sitk
 from .terminology import Terminology
@@ -104,7 +109,7 @@ def _read_sitk(path: Path) -> sitk.Image:
     """Read with SimpleITK after checking that a NIfTI file is complete (ITK zero-fills truncated NIfTI).
 
     Raises:
-        TruncatedImageError: a NIfTI/NRRD file with fewer data bytes than its header declares.
+        TruncatedImageError: a NIfTI/NRRD/MetaImage file with fewer data bytes than its header declares.
         ImageReadError: any other read failure.
     """
     format_name = VOLUME_SUFFIXES.get(_suffix(path), "")
@@ -116,6 +121,8 @@ def _read_sitk(path: Path) -> sitk.Image:
         truncated = truncation_from_itk_message(path, str(error), format_name or "image")
         if truncated is not None:
             raise truncated from error
+        if format_name == "MetaImage" and path.is_file():
+            check_metaimage_complete(path)
         first_line = str(error).strip().splitlines()[-1] if str(error).strip() else "unknown error"
         raise ImageReadError(f"Could not read image '{path}': {first_line}") from error
 
@@ -149,7 +156,7 @@ def read_volume(path: str | Path, *, name: str | None = None, allow_gaps: bool =
         FileNotFoundError: when the path does not exist.
         UnsupportedFormatError: for an unknown extension.
         ImageReadError: when the file cannot be read or is not a 3D scalar image (e.g. a .seg.nrrd).
-        TruncatedImageError: (an ImageReadError) when a NIfTI or NRRD file holds fewer data bytes than its
+        TruncatedImageError: (an ImageReadError) when a NIfTI, NRRD or MetaImage file holds fewer data bytes than its
             header declares, e.g. a copy cut short.
         DicomSeriesError: for a folder without DICOM images or with several series.
         DicomSliceGapError: (a DicomSeriesError) for a DICOM series with unevenly spaced slices, unless
@@ -239,7 +246,7 @@ def read_segmentation(
         FileNotFoundError: when the file does not exist.
         UnsupportedFormatError: for an unknown extension.
         ImageReadError: for unreadable files, non-integer labelmaps or inconsistent Slicer headers.
-        TruncatedImageError: (an ImageReadError) for a NIfTI or NRRD file cut short.
+        TruncatedImageError: (an ImageReadError) for a NIfTI, NRRD or MetaImage file cut short.
     """
     path = Path(path)
     _require_exists(path, "segmentation file")
