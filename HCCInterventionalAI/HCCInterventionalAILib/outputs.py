@@ -310,8 +310,8 @@ def _atomic(target: str | Path, *, folder: bool, overwrite: bool) -> Iterator[Pa
     created = _make_parent(target)
     try:
         with output_lock(target):
-            check_output_path(target, folder=folder, overwrite=overwrite)  # unchanged while we waited for nothing
-            _clean_leftovers(target)
+            _clean_leftovers(target)  # may put back an old folder whose replacement was interrupted
+            check_output_path(target, folder=folder, overwrite=overwrite)  # again, now that nobody else writes
             staging = _staging_path(target)
             if folder:
                 staging.mkdir()

@@ -13,6 +13,7 @@ __all__ = [
     "ModelCardError",
     "ModelDownloadError",
     "ModelError",
+    "ModelInputError",
     "ModelLoadError",
     "UnknownModelError",
     "UnsafeModelError",
@@ -37,6 +38,10 @@ class ModelCardError(ModelError, ValueError):
         self.fields = [field for field, _ in self.problems]
         lines = [f"  - {field or '(card)'}: {message}" for field, message in self.problems]
         super().__init__(f"Invalid model card {source}:\n" + "\n".join(lines))
+
+
+class ModelInputError(ModelError, ValueError):
+    """The images given to a model do not fit its card (number of channels, modality)."""
 
 
 class UnknownModelError(ModelError, KeyError):
