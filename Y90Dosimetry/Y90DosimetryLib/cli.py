@@ -36,17 +36,12 @@ OUTPUT_FILES = ("dose.nrrd", "dose-rtdose.dcm", "compartments.csv", "dose_statis
                 "report.html")
 
 
-def _dvh_figure() -> Any:
-    try:
-        from .dvh import dvh_figure  # where it belongs (issue 6)
-    except ImportError:
-        from .demo import dvh_figure
-    return dvh_figure
-
-
 def write_plan_outputs(result: DosimetryResult, folder: Path, title: str,
-                       progress: Progress | ProgressCallback | None = None) -> list[Path]:
+                       progress: Progress | ProgressCallback | None = None,
+                       segment_colors: Any = None) -> list[Path]:
     """Write a plan's files into ``folder`` (normally a staging folder), checking for cancellation between files.
+
+    ``segment_colors`` (name → RGB 0–1, or the Segmentation) colours the report's DVH curves as the segments.
 
     Returns:
         The files written.
@@ -86,7 +81,9 @@ def write_plan_outputs(result: DosimetryResult, folder: Path, title: str,
     section.table(result.compartments, "Compartments")
     section.table(result.dose_statistics, "Voxel dose metrics")
     if not result.dvh.empty:
-        section.figure(_dvh_figure()(result.dvh, sorted(set(result.dvh.structure)), "Cumulative DVH"), "DVH")
+        from .dvh import dvh_figure
+
+        section.figure(dvh_figure(result.dvh, title="Cumulative DVH", colors=segment_colors), "DVH")
     written.append(report.write(folder / "report.html"))
     step(1.0, "Outputs complete")
     return written
@@ -147,7 +144,7 @@ def run_y90_cli(
         ct_volume = read_volume(ct) if ct is not None else None
         reading.update(1.0, "Images read")
         result = plan_treatment(spect, segmentation, request, ct=ct_volume, progress=planning)
-        write_plan_outputs(result, staging, f"Y-90 plan: {Path(spect_path).name}", writing)
+        write_plan_outputs(result, staging, f"Y-90 plan: {Path(spect_path).name}", writing, segmentation)
         writing.check()  # a Cancel pressed during the last file still cancels: nothing is published
     return result
 
