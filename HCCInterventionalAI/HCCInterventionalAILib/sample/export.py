@@ -57,8 +57,10 @@ def write_sample_patient(patient: Any, folder: str | Path, fmt: str = "nrrd") ->
         patient: a :class:`~.patient.SamplePatient`.
         folder: destination folder (created; usually the staging folder of
             :func:`HCCInterventionalAILib.outputs.atomic_output`).
-        fmt: ``"nrrd"`` or ``"nii.gz"`` (one file per volume and ``truth.seg.nrrd``), or ``"dicom"`` (see the
-            module docstring).
+        fmt: ``"nrrd"`` or ``"nii.gz"`` (one file per volume and ``truth.seg.nrrd``, the whole-lung truth of
+            :meth:`~.patient.SamplePatient.truth_whole_field`, so that Y-90 planning on the files measures the same
+            lungs as the library and the demo), or ``"dicom"`` (see the module docstring; the DICOM SEG references
+            the CT slices, so it holds only the lung bases the CT shows).
 
     Returns:
         The paths written (files, or DICOM series folders), CT phases first.
@@ -77,7 +79,7 @@ def write_sample_patient(patient: Any, folder: str | Path, fmt: str = "nrrd") ->
         return _write_dicom(patient, folder)
     written = [write_volume(volume, folder / f"{_stem(phase)}.{fmt}") for phase, volume in patient.ct.items()]
     written.append(write_volume(patient.spect, folder / f"maa-spect.{fmt}"))
-    written.append(write_segmentation(patient.truth, folder / "truth.seg.nrrd"))
+    written.append(write_segmentation(patient.truth_whole_field(), folder / "truth.seg.nrrd"))
     return written
 
 
