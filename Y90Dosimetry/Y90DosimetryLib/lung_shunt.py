@@ -6,7 +6,7 @@ Formula:
 
 with C the counts in the lung and liver regions; for planar imaging each C is the geometric mean of the
 anterior and posterior counts, C = sqrt(C_ant · C_post), which cancels the depth dependence of attenuation to
-first order. Source: DOMAIN.md §5; Torkian P et al., Br J Radiol 2022;95:20220470 (review of LSF methods).
+first order. Source: Torkian P et al., Br J Radiol 2022;95:20220470 (review of LSF methods).
 Uncorrected SPECT and planar LSF overestimate the true shunt (scatter from the liver, no attenuation
 correction); the result always says which method and region were used.
 """
