@@ -11,7 +11,7 @@ voxel i and ρ_i its mass density: one value (default: liver, 1.03 g/ml) or a de
 (:func:`.tissue.density_volume_from_ct`). The kernel describes soft tissue; dividing the absorbed energy by each
 voxel's own mass is the density correction of Dieudonné A et al., J Nucl Med 2013;54:236 (within a few percent
 of Monte Carlo except at lung/soft-tissue interfaces). Sources: MIRD Pamphlet 17 (Bolch WE et al., J Nucl Med
-1999;40:11S) for voxel S-value convolution; DOMAIN.md §5.
+1999;40:11S) for voxel S-value convolution; Dezarn WA et al., AAPM Report 144, Med Phys 2011;38:4824 for K.
 
 The convolution runs with scipy's FFT on the CPU, or with ``torch.fft`` on a GPU when asked for (or when
 ``backend="auto"`` finds CUDA); both give the same result to float32 precision (tested).
@@ -140,7 +140,7 @@ def local_deposition_dose(
 ) -> Volume:
     """Local deposition dose D_i = K·A_i/(ρ_i·V) (Gy), all beta energy absorbed in the emitting voxel.
 
-    Source: DOMAIN.md §5; Pasciak AS et al., Front Oncol 2014;4:121 (LDM for Y-90 PET/SPECT).
+    Source: Pasciak AS et al., Front Oncol 2014;4:121 (LDM for Y-90 PET/SPECT).
     """
     constant = dose_constant(dose_constant_gy_kg_per_gbq)
     a = _activity_array(activity)
