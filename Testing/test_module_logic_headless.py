@@ -240,7 +240,7 @@ def test_structure_volumes_table_equals_voxel_counts(hcc, sample, headless):
         assert rows[name]["Percent of liver (%)"] == pytest.approx(100 * masks[name].sum() * voxel_ml / liver_ml)
     burden = 100.0 * tumour_union.sum() / masks["Liver"].sum()
     assert rows["All tumours"]["Percent of liver (%)"] == pytest.approx(burden, rel=1e-9)
-    assert stats.tumor_burden_percent == pytest.approx(burden, rel=1e-9)
+    assert stats.tumour_burden_percent == pytest.approx(burden, rel=1e-9)
     assert math.isnan(rows["Liver"]["Percent of liver (%)"])
     assert 1000.0 < liver_ml < 2000.0  # an adult liver (1.2–1.8 L)
 

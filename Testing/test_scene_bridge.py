@@ -280,13 +280,13 @@ def test_unique_names_never_overwrite_existing_nodes(scene):
 def _three_segments(geometry: Geometry) -> Segmentation:
     liver = np.zeros(SHAPE, bool)
     liver[0:4, 1:5, 1:6] = True
-    tumor = np.zeros(SHAPE, bool)
-    tumor[1:3, 2:4, 2:4] = True  # inside the liver: overlaps it
+    tumour = np.zeros(SHAPE, bool)
+    tumour[1:3, 2:4, 2:4] = True  # inside the liver: overlaps it
     lung = np.zeros(SHAPE, bool)
     lung[3, 0, 0:3] = True
     segmentation = Segmentation(geometry, name="Structures")
     segmentation.add("Liver", liver)
-    segmentation.add("Tumor", tumor)
+    segmentation.add("Tumor", tumour)
     segmentation.add("Lung", lung, color=(0.2, 0.4, 0.6))
     return segmentation
 

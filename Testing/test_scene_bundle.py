@@ -66,13 +66,13 @@ def content():
     )
     liver = np.zeros(GEOMETRY.shape, bool)
     liver[1:5, 1:5, 1:6] = True
-    tumor = np.zeros(GEOMETRY.shape, bool)
-    tumor[2:4, 2:4, 2:4] = True
+    tumour = np.zeros(GEOMETRY.shape, bool)
+    tumour[2:4, 2:4, 2:4] = True
     lung = np.zeros(GEOMETRY.shape, bool)
     lung[0, 0, :] = True
     segmentation = Segmentation(GEOMETRY, name="Structures")
     segmentation.add("Liver", liver)
-    segmentation.add("Tumor", tumor)
+    segmentation.add("Tumor", tumour)
     segmentation.add("Lung", lung, color=(0.25, 0.5, 0.75))
     stats = pd.DataFrame(
         {
