@@ -13,7 +13,6 @@ pytest.importorskip("monai")
 from HCCInterventionalAILib.imaging.io import read_segmentation, write_volume  # noqa: E402
 from HCCInterventionalAILib.imaging.volume import Geometry, Volume  # noqa: E402
 from HCCInterventionalAILib.models import get_card, segment_volume  # noqa: E402
-from HCCInterventionalAILib.sample import make_sample_patient  # noqa: E402
 from HCCInterventionalAILib.segmentation.classical import NotCTError, segment_liver_tumour  # noqa: E402
 from HCCInterventionalAILib.segmentation.lits import (  # noqa: E402
     LITS_WHEEL,
@@ -22,6 +21,7 @@ from HCCInterventionalAILib.segmentation.lits import (  # noqa: E402
     read_mrc,
 )
 from HCCInterventionalAILib.segmentation.metrics import overlap_metrics  # noqa: E402
+from HCCInterventionalAILib.segmentation_stats import is_tumour  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -32,15 +32,10 @@ def lits():
         pytest.skip(f"LiTS-117 could not be fetched: {error}")
 
 
-@pytest.fixture(scope="module")
-def small_patient():
-    return make_sample_patient(size="small")
-
-
 def _truth_tumour(patient) -> np.ndarray:
     tumour = np.zeros(patient.truth.geometry.shape, bool)
     for segment in patient.truth:
-        if segment.name.lower().startswith("tumor"):
+        if is_tumour(segment):
             tumour |= segment.mask
     return tumour
 

@@ -59,11 +59,11 @@ class RadiomicsTable:
 
 
 def _tumour_union(segmentation: Segmentation) -> np.ndarray:
-    from ..segmentation_stats import is_tumor
+    from ..segmentation_stats import is_tumour
 
     union = np.zeros(segmentation.geometry.shape, bool)
     for segment in segmentation:
-        if is_tumor(segment):
+        if is_tumour(segment):
             union |= segment.mask
     return union
 

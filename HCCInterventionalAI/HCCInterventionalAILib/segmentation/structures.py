@@ -89,7 +89,7 @@ def structure_table(segmentation: Segmentation, min_lesion_voxels: int = 1) -> S
     Raises:
         KeyError: no liver segment; EmptyMaskError: empty liver.
     """
-    from ..segmentation_stats import is_liver, is_tumor
+    from ..segmentation_stats import is_liver, is_tumour
 
     liver_segment = next((s for s in segmentation if is_liver(s)), None)
     if liver_segment is None:
@@ -97,7 +97,7 @@ def structure_table(segmentation: Segmentation, min_lesion_voxels: int = 1) -> S
     liver = segmentation.mask(liver_segment.name)
     tumours = np.zeros(segmentation.geometry.shape, bool)
     for segment in segmentation:
-        if is_tumor(segment):
+        if is_tumour(segment):
             tumours |= segment.mask
     voxel_ml = segmentation.geometry.voxel_volume_ml
     labels, count = connected_components(tumours)
