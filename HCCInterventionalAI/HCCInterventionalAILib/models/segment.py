@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -147,10 +147,11 @@ def segment_volume(
     if card.task != "segmentation" or card.output is None:
         raise ValueError(f"Model {card.key} is a {card.task} model, not a segmentation model")
     volumes = [volume] if isinstance(volume, Volume) else list(volume)
-    check_inputs(volumes, card.input)  # before loading (or downloading) anything
     progress = as_progress(progress)
-    if card.format == "classical":
-        return _segment_classical(card, volumes, progress)
+    if card.format == "classical":  # channels after the first are optional phases; the algorithm checks them
+        check_inputs(volumes[:1], replace(card.input, channels=card.input.channels[:1]))
+        return _segment_classical(card, volumes[: len(card.input.channels)], progress)
+    check_inputs(volumes, card.input)  # before loading (or downloading) anything
     model = model or load_model(card, device=device, cache_dir=cache_dir, progress=progress.sub(0.0, 0.1))
     timings["load"] = time.perf_counter() - clock
 
