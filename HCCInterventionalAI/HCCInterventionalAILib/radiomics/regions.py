@@ -1,7 +1,7 @@
 """Regions for radiomics: individual lesions and peritumoral rings clipped to the liver.
 
 A peritumoral ring of width ``(r0, r1]`` mm holds the voxels whose Euclidean distance to the lesion (exact
-distance transform in mm, :func:`scipy.ndimage.distance_transform_edt`, Maurer C.R. et al., IEEE TPAMI
+distance transform in mm, :func:`~HCCInterventionalAILib.segmentation.postprocess.distance_to_background`, Maurer C.R. et al., IEEE TPAMI
 2003;25:265-270) lies in ``(r0, r1]``, that are inside the liver and outside every tumour. Rings 0-5 and
 5-10 mm follow the peritumoral-region practice of HCC radiomics (e.g. microvascular invasion studies).
 """
@@ -58,7 +58,9 @@ def peritumoral_rings(
     widths = [float(w) for w in widths_mm]
     if any(w <= 0 for w in widths) or any(b <= a for a, b in zip(widths, widths[1:], strict=False)):
         raise ValueError(f"Ring radii must be positive and increasing, got {widths}")
-    distance = ndimage.distance_transform_edt(~lesion, sampling=tuple(float(s) for s in spacing)[::-1])
+    from ..segmentation.postprocess import distance_to_background
+
+    distance = distance_to_background(~lesion, spacing)
     allowed = liver & ~(lesion if all_tumours is None else (np.asarray(all_tumours, bool) | lesion))
     rings = {}
     inner = 0.0

@@ -43,7 +43,7 @@ from scipy import ndimage
 from ..imaging.segmentation import Segmentation
 from ..imaging.volume import Geometry, Volume
 from ..progress import Progress, ProgressCallback, as_progress
-from .postprocess import fill_holes, largest_component, remove_small_components
+from .postprocess import distance_to_background, fill_holes, largest_component, remove_small_components
 
 __all__ = [
     "ClassicalRequest",
@@ -207,12 +207,11 @@ def prepare(images: Volume | Sequence[Volume] | Mapping[str, Volume], request: C
 
 def _ball_opening(mask: np.ndarray, radius_mm: float, spacing: np.ndarray, closing: bool = False) -> np.ndarray:
     """Morphological opening (or closing) with a Euclidean ball, via distance transforms (exact, fast)."""
-    sampling = spacing[::-1]
     if closing:
-        grown = ndimage.distance_transform_edt(~mask, sampling=sampling) <= radius_mm
-        return ndimage.distance_transform_edt(grown, sampling=sampling) > radius_mm
-    eroded = ndimage.distance_transform_edt(mask, sampling=sampling) > radius_mm
-    return ndimage.distance_transform_edt(~eroded, sampling=sampling) <= radius_mm
+        grown = distance_to_background(~mask, spacing) <= radius_mm
+        return distance_to_background(grown, spacing) > radius_mm
+    eroded = distance_to_background(mask, spacing) > radius_mm
+    return distance_to_background(~eroded, spacing) <= radius_mm
 
 
 def _body(image: np.ndarray) -> np.ndarray:
@@ -235,7 +234,7 @@ def liver_intensity_model(prepared: PreparedImages, request: ClassicalRequest) -
     best: tuple[int, np.ndarray | None] = (0, None)
     for centre in np.arange(50.0, 201.0, 10.0):
         candidate = body & (np.abs(coarse - centre) <= request.window_hu)
-        core = ndimage.distance_transform_edt(candidate, sampling=coarse_spacing[::-1]) > request.core_erosion_mm
+        core = distance_to_background(candidate, coarse_spacing) > request.core_erosion_mm
         core = largest_component(core)
         size = int(core.sum())
         if size > best[0]:
@@ -282,7 +281,7 @@ def detect_tumours(prepared: PreparedImages, liver: np.ndarray, model: LiverInte
     # least ``tumour_contact`` of their surface.
     hull = _ball_opening(liver, request.hull_mm, spacing, closing=True)
     hull = fill_holes(hull, per_slice=True)
-    band = ndimage.distance_transform_edt(~hull, sampling=spacing[::-1]) <= 2.0 * request.closing_mm
+    band = distance_to_background(~hull, spacing) <= 2.0 * request.closing_mm
     candidates = hypodense & band
     candidates = _ball_opening(candidates, request.tumour_opening_mm, spacing)
     candidates = remove_small_components(candidates, max(1, int(request.tumour_min_volume_ml / voxel_ml)))
