@@ -226,8 +226,8 @@ def liver_intensity_model(prepared: PreparedImages, request: ClassicalRequest) -
     """
     image = prepared.phases[prepared.primary]
     spacing = np.asarray(prepared.grid.spacing)
-    # The search runs on a grid subsampled to about 4 mm (the core is found, not delineated, here).
-    step = tuple(max(1, int(round(4.0 / s))) for s in spacing[::-1])
+    # The search runs on a grid subsampled to about 5 mm (the core is found, not delineated, here).
+    step = tuple(max(1, int(round(5.0 / s))) for s in spacing[::-1])
     coarse = image[::step[0], ::step[1], ::step[2]]
     coarse_spacing = spacing * np.asarray(step[::-1])
     body = _body(coarse)
