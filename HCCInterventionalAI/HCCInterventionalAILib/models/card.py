@@ -86,6 +86,13 @@ class ModelFile:
     size: int | None = None
     archive: str | None = None
     extract_to: str | None = None
+    digest_algorithm: str = "sha256"
+    digest: str = ""
+
+    @property
+    def publisher_digest(self) -> tuple[str, str]:
+        """(algorithm, hex value) the publisher gave: the card's ``digest``, else its SHA-256."""
+        return (self.digest_algorithm, self.digest) if self.digest else ("sha256", self.sha256)
 
     @property
     def target_name(self) -> str:
@@ -317,6 +324,10 @@ def _field_path(parts: Any) -> str:
 def _describe(error: Any) -> tuple[str, str]:
     """(field, message) for one jsonschema error; a missing property is named itself."""
     location = list(error.absolute_path)
+    if error.validator == "anyOf" and all(set(option) == {"required"} for option in error.validator_value):
+        first, *others = [option["required"][0] for option in error.validator_value]
+        alternatives = " or ".join(f"'{name}'" for name in others)
+        return _field_path([*location, first]), f"is required but missing (or give {alternatives})"
     if error.validator == "required":
         missing = re.match(r"^'(.+)' is a required property$", error.message)
         if missing:
@@ -377,8 +388,9 @@ def _build(data: Mapping[str, Any], source: Path | None) -> ModelCard:
         task=data["task"],
         format=data["format"],
         files=tuple(
-            ModelFile(f["url"], f["sha256"].lower(), f["filename"], f.get("size"), f.get("archive"),
-                      f.get("extract_to"))
+            ModelFile(f["url"], f.get("sha256", "").lower(), f["filename"], f.get("size"), f.get("archive"),
+                      f.get("extract_to"), f.get("digest", {}).get("algorithm", "sha256"),
+                      f.get("digest", {}).get("value", "").lower())
             for f in data["files"]
         ),
         input=input_spec,
