@@ -89,3 +89,18 @@ def test_models_import_command(tmp_path, monkeypatch):
     assert "zoo-like@1.0.0" in result.output
     bad = CliRunner().invoke(app, ["models", "import", str(tmp_path / "nothing"), "--card", str(card_path)])
     assert bad.exit_code == 2 and "No such file or folder" in bad.output
+
+
+def test_builtin_cards_validate_and_name_their_trust():
+    """The shipped cards: the non-learning segmenter and a public MONAI Model Zoo bundle (publisher's SHA-1, as
+    listed in the zoo's models/model_info.json), both research only."""
+    from HCCInterventionalAILib.models import get_card
+
+    classical = get_card("liver-classical")
+    assert "non-learning, intensity/shape based" in classical.name and classical.format == "classical"
+    zoo = get_card("monai-zoo-swin-unetr-btcv")
+    assert zoo.files[0].publisher_digest == ("sha1", "90aad6320190c85d5e6e78d8023f2b2519ea4efc")
+    assert not zoo.files[0].sha256 and zoo.format == "monai_bundle" and not zoo.training.trained_by_project
+    liver = next(label for label in zoo.output.labels if label.name == "Liver")
+    assert liver.value == 6 and liver.terminology["type"]["value"] == "10200004"
+    assert classical.research_only and zoo.research_only
