@@ -6,10 +6,24 @@ Importing this package imports neither pyradiomics nor Dask; the functions that 
 
 from __future__ import annotations
 
-from .analysis import ROBUST_ICC, delta_features, icc, mask_perturbations, robustness_table
-from .extraction import PRESETS, FeatureVector, GridMismatchWarning, NotCTError, extract_features, load_params
-from .regions import peritumoral_rings, split_lesions
-from .table import LesionRadiomicsRequest, RadiomicsTable, lesion_radiomics
+import importlib
+from typing import Any
+
+#: Public name → submodule; imported on first use (PEP 562) so that ``hccai`` starts fast (no scipy at start-up).
+_EXPORTS = {
+    "ROBUST_ICC": "analysis", "delta_features": "analysis", "icc": "analysis", "mask_perturbations": "analysis",
+    "robustness_table": "analysis", "PRESETS": "extraction", "FeatureVector": "extraction",
+    "GridMismatchWarning": "extraction", "NotCTError": "extraction", "extract_features": "extraction",
+    "load_params": "extraction", "peritumoral_rings": "regions", "split_lesions": "regions",
+    "LesionRadiomicsRequest": "table", "RadiomicsTable": "table", "lesion_radiomics": "table",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "PRESETS",
