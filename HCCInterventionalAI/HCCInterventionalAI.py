@@ -65,6 +65,16 @@ Developed by the HCC Interventional AI contributors. Built on 3D Slicer's script
 (Jean-Christophe Fillion-Robin, Kitware Inc., Andras Lasso, PerkLab, and Steve Pieper, Isomics, Inc.),
 MONAI and PyTorch.
 """)
+        if getattr(slicer, "app", None) is not None:  # Sample Data entries, registered once Slicer has started
+            slicer.app.connect("startupCompleted()", registerSampleData)
+
+
+def registerSampleData() -> None:
+    """Register the synthetic patient and the public Y-90 cases in the Sample Data module (no download here)."""
+    from HCCInterventionalAILib.sample_data import register_sample_data
+
+    register_sample_data(thumbnail_file_name=module_resource_path(__file__, "Icons/HCCInterventionalAI.png"),
+                         load_synthetic_patient=lambda: HCCInterventionalAILogic().loadSamplePatient())
 
 
 #
