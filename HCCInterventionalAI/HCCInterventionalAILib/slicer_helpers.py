@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover - type hints only
 __all__ = [
     "NEVER_PIP_INSTALL",
     "RequirementsDeclinedError",
+    "SegmentRolePickers",
     "cancellable",
     "ensure_pyradiomics",
     "ensure_python_requirements",
@@ -347,3 +348,76 @@ def enum_labels(labels: Callable[[], Mapping[str, str]]) -> Callable[[type[EnumT
         return enum_class
 
     return decorate
+
+
+class SegmentRolePickers:
+    """Combo boxes that pick one segment per role ("" = detect the role from segment names), kept in step with the
+    segmentation node (segments added, removed, renamed) and with the parameter-node field of each role.
+
+    Args:
+        widget: the module widget (a ``VTKObservationMixin``: its ``addObserver``/``removeObserver`` are used).
+        combos: parameter-node field → (combo box, text of the "detect from names" entry).
+        parameter_node: returns the module's parameter node (or None).
+    """
+
+    EVENTS = ("SegmentAdded", "SegmentRemoved", "SegmentModified")
+
+    def __init__(self, widget: Any, combos: Mapping[str, tuple[Any, str]],
+                 parameter_node: Callable[[], Any]) -> None:
+        self._widget, self._combos, self._parameter_node = widget, dict(combos), parameter_node
+        self._observed = None
+        for field, (combo, _text) in self._combos.items():
+            combo.connect("currentIndexChanged(int)", lambda index, field=field: self.onSelected(field, index))
+
+    def follow(self, segmentation_node: Any) -> None:
+        """Observe ``segmentation_node`` (None: stop) and refill the combo boxes when it changed, else reselect."""
+        if segmentation_node is self._observed:
+            self.select()
+            return
+        import slicer
+
+        for node, method in ((self._observed, self._widget.removeObserver), (segmentation_node, self._widget.addObserver)):
+            if node is not None:
+                for event in self.EVENTS:
+                    method(node.GetSegmentation(), getattr(slicer.vtkSegmentation, event), self.refill)
+        self._observed = segmentation_node
+        self.refill()
+
+    def refill(self, caller: Any = None, event: Any = None) -> None:
+        """List the observed segmentation's segments (after the "detect" entry) in every combo box."""
+        segments = []
+        if self._observed is not None:
+            segmentation = self._observed.GetSegmentation()
+            for index in range(segmentation.GetNumberOfSegments()):
+                segment_id = segmentation.GetNthSegmentID(index)
+                segments.append((segment_id, segmentation.GetSegment(segment_id).GetName()))
+        for combo, auto_text in self._combos.values():
+            was_blocked = combo.blockSignals(True)
+            try:
+                combo.clear()
+                combo.addItem(auto_text, "")
+                for segment_id, name in segments:
+                    combo.addItem(name, segment_id)
+            finally:
+                combo.blockSignals(was_blocked)
+        self.select()
+
+    def select(self) -> None:
+        """Show the segments stored in the parameter node (e.g. after loading a scene)."""
+        parameters = self._parameter_node()
+        for field, (combo, _text) in self._combos.items():
+            selected = getattr(parameters, field) if parameters else ""
+            index = max(combo.findData(selected), 0) if selected else 0
+            if combo.currentIndex != index:
+                was_blocked = combo.blockSignals(True)
+                combo.currentIndex = index
+                combo.blockSignals(was_blocked)
+
+    def onSelected(self, field: str, index: int) -> None:
+        """Store the segment ID chosen for a role ("" = detect from names)."""
+        parameters = self._parameter_node()
+        if not parameters or index < 0:
+            return
+        segment_id = self._combos[field][0].itemData(index) or ""
+        if getattr(parameters, field) != segment_id:
+            setattr(parameters, field, segment_id)
