@@ -118,6 +118,23 @@ def test_gather_finds_volumes_dose_segmentation_and_tables(result_folder):
     assert data.describe() == "1 image(s), a dose map, 2 segment(s), 2 table(s)"
 
 
+def test_gather_several_folders(result_folder, tmp_path):
+    """A dose-only folder (as hccai y90 writes) shown with the folder of its CT and segmentation."""
+    plan, case = tmp_path / "plan", tmp_path / "case"
+    plan.mkdir()
+    case.mkdir()
+    for name in ("dose.nrrd", "dvh.csv", "compartments.csv"):
+        shutil.copy(result_folder / name, plan / name)
+    for name in ("ct.nrrd", "truth.seg.nrrd", "compartments.csv"):
+        shutil.copy(result_folder / name, case / name)
+    data = gather(plan, case)
+    assert data.source == plan
+    assert data.dose is not None and [v.name for v in data.volumes] == ["ct"]
+    assert data.segmentation.names == ["Liver", "Tumour"]
+    assert list(data.tables) == ["compartments", "compartments (case)"]
+    assert data.dvh is not None and len(data.dvh) == len(DVH_ROWS)
+
+
 def test_long_dvh_from_a_scene_table():
     """A scene's wide DVH (dose_Gy + one column per structure) becomes the long format, row by row."""
     wide = pd.DataFrame({"dose_Gy": [0.0, 10.0], "Liver": [100.0, 20.0], "Tumour": [100.0, 95.0]})

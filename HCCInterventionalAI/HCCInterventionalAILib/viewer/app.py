@@ -129,8 +129,9 @@ def build_app(data: ViewerData, scene: ViewerScene | None = None, *, name: str =
         segment.name: segment.color for segment in (data.segmentation or []) if segment.color}
     state.segment_names = list(colors)
     state.segments_visible = list(colors)
-    state.segment_chips = [{"name": n, "color": "#" + "".join(f"{round(255 * c):02x}" for c in colors[n])}
-                           for n in colors]
+    state.segment_chips = [{"name": n, "color": "#" + "".join(f"{round(255 * c):02x}" for c in colors[n]),
+                            "text": "#000" if 0.299 * colors[n][0] + 0.587 * colors[n][1] + 0.114 * colors[n][2] > 0.6
+                            else "#fff"} for n in colors]
     state.background_names = scene.background_names if scene is not None else []
     state.background = state.background_names[0] if state.background_names else None
     has_dose = scene is not None and scene.dose_window is not None
@@ -235,7 +236,8 @@ def build_app(data: ViewerData, scene: ViewerScene | None = None, *, name: str =
                     if state.segment_names:
                         with v3.VChipGroup(v_model=("segments_visible",), multiple=True, column=True, id="segments"):
                             v3.VChip("{{ s.name }}", v_for="s in segment_chips", key="s.name", value=("s.name",),
-                                     filter=True, variant="flat", size="small", style=("{background: s.color}",))
+                                     filter=True, variant="flat", size="small",
+                                     style=("{background: s.color, color: s.text}",))
                     with v3.VTabs(v_model=("tab",), density="compact", show_arrows=True):
                         if data.dvh is not None:
                             v3.VTab("DVH", value="dvh")
@@ -260,12 +262,15 @@ def build_app(data: ViewerData, scene: ViewerScene | None = None, *, name: str =
 
 
 class _QuietDisconnects:
-    """Logging filter for wslink: a browser tab closed while a reply is on its way is not an error worth a
-    traceback on the terminal (wslink logs "Exception raised", the exception and its traceback separately)."""
+    """Logging filter for wslink and aiohttp: a browser tab closed while a reply is on its way is not an error
+    worth a traceback on the terminal (wslink logs "Exception raised", the exception and its traceback as three
+    records; aiohttp logs the exception with its traceback)."""
 
     _NOISE = ("closing transport", "ConnectionReset", "ClientConnectionResetError")
 
     def filter(self, record: Any) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], ConnectionError):
+            return False
         message = record.getMessage()
         return message != "Exception raised" and not any(noise in message for noise in self._NOISE)
 
@@ -282,7 +287,8 @@ def serve(data: ViewerData, *, host: str = "127.0.0.1", port: int = 0, open_brow
     import logging
 
     server = build_app(data)
-    logging.getLogger("wslink.protocol").addFilter(_QuietDisconnects())
+    for logger_name in ("wslink.protocol", "aiohttp.server", "aiohttp.web"):
+        logging.getLogger(logger_name).addFilter(_QuietDisconnects())
 
     @server.controller.add("on_server_ready")
     def _ready(**_: Any) -> None:

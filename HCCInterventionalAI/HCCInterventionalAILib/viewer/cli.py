@@ -30,8 +30,10 @@ def register(app: typer.Typer) -> None:
 
     @app.command("view")
     def view(
-        source: Annotated[Path, typer.Argument(
-            help="An output folder (hccai y90, hccai demo, hccai sample) or a Slicer scene bundle (.mrb).")],
+        sources: Annotated[list[Path], typer.Argument(
+            help="An output folder (hccai y90, hccai demo, hccai sample) or a Slicer scene bundle (.mrb); more "
+                 "are shown together (e.g. a hccai y90 folder and the hccai sample folder it was planned on).",
+            show_default=False)],
         port: Annotated[int, typer.Option(help="TCP port; 0 (default) picks a free one.", min=0, max=65535)] = 0,
         host: Annotated[str, typer.Option(
             help="Interface to listen on. The default serves this machine only; another address exposes the "
@@ -49,11 +51,11 @@ def register(app: typer.Typer) -> None:
 
         with user_errors(cancelled="Viewer stopped."):
             require_viewer_packages()
-            data = gather(source)
+            data = gather(*sources)
             for note in data.notes:
                 typer.secho(f"Note: {note}", fg=typer.colors.YELLOW, err=True)
             chosen = port or free_port(host if host not in ("", "0.0.0.0") else "127.0.0.1")
-            typer.echo(f"{data.source}: {data.describe()}")
+            typer.echo(f"{', '.join(str(source) for source in sources)}: {data.describe()}")
             try:
                 signal.signal(signal.SIGTERM, signal.default_int_handler)  # a polite kill stops it like Ctrl+C
                 serve(data, host=host, port=chosen, open_browser=not no_browser)

@@ -253,13 +253,36 @@ def _voxels(seg: Segmentation) -> int:
     return int(math.prod(seg.geometry.shape))
 
 
-def gather(path: str | Path) -> ViewerData:
-    """Read what a result viewer can show from an output folder or a Slicer scene bundle (``.mrb``).
+def _merged(parts: list[ViewerData]) -> ViewerData:
+    merged = ViewerData(source=parts[0].source)
+    for part in parts:
+        merged.volumes.extend(part.volumes)
+        if part.dose is not None:
+            if merged.dose is None:
+                merged.dose = part.dose
+            else:
+                merged.notes.append(f"Several dose maps; '{part.dose.name}' from '{part.source}' is not shown")
+        merged.segmentations.extend(part.segmentations)
+        for name, table in part.tables.items():
+            merged.tables[name if name not in merged.tables else f"{name} ({part.source.name})"] = table
+        if merged.dvh is None:
+            merged.dvh = part.dvh
+        merged.summary.extend(part.summary)
+        merged.notes.extend(part.notes)
+    merged.segmentations.sort(key=_voxels, reverse=True)
+    return merged
+
+
+def gather(path: str | Path, *more: str | Path) -> ViewerData:
+    """Read what a result viewer can show from output folders or Slicer scene bundles (``.mrb``).
 
     Args:
         path: a folder written by ``hccai y90``, ``hccai demo`` or ``hccai sample`` (or any folder of
             volumes, ``.seg.nrrd`` segmentations, CSV tables and ``plan.json``/``results.json``), or a
             ``.mrb`` file.
+        more: further folders or bundles shown together with the first, e.g. the ``hccai sample`` folder
+            whose CT and segmentation a ``hccai y90`` folder's dose was planned on. The first dose map found
+            is shown; tables of the same name are told apart by their folder's name.
 
     Returns:
         A :class:`ViewerData`; files that could not be read are listed in its ``notes``.
@@ -268,6 +291,8 @@ def gather(path: str | Path) -> ViewerData:
         ViewerInputError: the path does not exist, is a file other than a ``.mrb``, is a damaged scene
             bundle, or holds nothing viewable.
     """
+    if more:
+        return _merged([gather(one) for one in (path, *more)])
     source = Path(path).expanduser()
     if not source.exists():
         raise ViewerInputError(f"No such output folder or scene bundle: '{source}'")
