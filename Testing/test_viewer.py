@@ -255,17 +255,29 @@ def test_render_axial_view_radiological_convention(result_folder):
     scene = build_scene(gather(result_folder), (300, 300))
     view = scene.slice_views["axial"]
     assert view.slices == SHAPE[0] and view.index == SHAPE[0] // 2
-    scene.render_all()
-    grab = vtk.vtkWindowToImageFilter()
-    grab.SetInput(view.window)
-    grab.Update()
-    image = grab.GetOutput()
-    width, height, _ = image.GetDimensions()
-    pixels = numpy_support.vtk_to_numpy(image.GetPointData().GetScalars()).reshape(height, width, -1)[::-1]
+
+    def axial_pixels() -> np.ndarray:
+        scene.render_all()
+        grab = vtk.vtkWindowToImageFilter()
+        grab.SetInput(view.window)
+        grab.Update()
+        image = grab.GetOutput()
+        width, height, _ = image.GetDimensions()
+        return numpy_support.vtk_to_numpy(image.GetPointData().GetScalars()).reshape(height, width, -1)[::-1]
+
+    pixels = axial_pixels()
+    width = pixels.shape[1]
     liver = _colour_mask(pixels, LIVER_RGB, 3)
     columns = np.nonzero(liver)[1]
     assert columns.size > 50
     assert np.all(columns < width / 2), "liver (patient's right) must be on the left of an axial view"
+    assert (_dose_blend_pixels(pixels[:, : int(0.85 * width)], tolerance=4) >= 0).sum() > 200
+    # a dose window above the maximum dose (200 Gy) leaves no dose colour: doses below the window are transparent
+    scene.set_dose_window(1000.0, 2000.0)
+    scene.set_visible_segments([])  # and hiding every segment removes the liver outline
+    pixels = axial_pixels()
+    assert (_dose_blend_pixels(pixels[:, : int(0.85 * width)], tolerance=4) >= 0).sum() == 0
+    assert _colour_mask(pixels, LIVER_RGB, 3).sum() == 0
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -424,8 +436,10 @@ def test_browser_shows_outlines_dose_and_dvh(viewer_server, tmp_path):
     def ready(png: bytes, rects) -> bool:
         if not rects.get("view-axial"):
             return False
-        region = _region(pixels_of(png), rects["view-axial"])
-        return bool(_colour_mask(region, LIVER_RGB, 25).sum() > 30 and (_dose_blend_pixels(region) >= 0).sum() > 200)
+        pixels = pixels_of(png)
+        region = _region(pixels, rects["view-axial"])
+        return bool(_colour_mask(region, LIVER_RGB, 25).sum() > 30 and (_dose_blend_pixels(region) >= 0).sum() > 200
+                    and _region(pixels, rects["view-3d"]).std() > 10)
 
     png, rects = asyncio.run(_devtools_screenshots(browser, url, ready))
     (tmp_path / "viewer.png").write_bytes(png)
