@@ -214,15 +214,26 @@ def test_gather_scene_bundle(result_folder, tmp_path):
     assert list(data.dvh.itertuples(index=False, name=None)) == [("Liver", 0.0, 100.0), ("Liver", 50.0, 40.0)]
 
 
-def test_cli_bad_input_is_one_line_exit_2(tmp_path):
+def test_cli_bad_input_is_one_line_exit_2(tmp_path, result_folder):
+    """Missing folder, empty folder, corrupt bundle, a port in use: one line on stderr, exit code 2."""
+    import socket
+
     from HCCInterventionalAILib.cli.main import app
 
+    pytest.importorskip("trame", reason="the viewer extra (trame) is not installed")
     runner = CliRunner()
-    for path in (tmp_path / "missing", tmp_path):
-        result = runner.invoke(app, ["view", str(path), "--no-browser"])
+    corrupt = tmp_path / "corrupt.mrb"
+    corrupt.write_bytes(b"PK\x03\x04 truncated")
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = str(taken.getsockname()[1])
+        cases = [[str(tmp_path / "missing")], [str(tmp_path)], [str(corrupt)],
+                 [str(result_folder), "--port", port]]
+        results = [runner.invoke(app, ["view", *case, "--no-browser"]) for case in cases]
+    for result in results:
         assert result.exit_code == 2, result.output
         lines = [line for line in result.output.splitlines() if line.strip()]
         assert len(lines) == 1 and lines[0].startswith("Error: ") and "Traceback" not in result.output
+    assert f"127.0.0.1:{port}" in results[-1].output
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -246,7 +257,7 @@ def _colour_mask(pixels: np.ndarray, rgb: tuple[int, int, int], tolerance: float
 def test_render_axial_view_radiological_convention(result_folder):
     """Offscreen VTK: the liver outline (its segment colour) lies on the screen's LEFT half of the axial view
     (patient's right, radiological convention), the dose overlay around the tumour is coloured."""
-    _needs_viewer_stack()
+    pytest.importorskip("vtkmodules.vtkRenderingOpenGL2", reason="VTK (slicer-core or the viewer extra) is not installed")
     import vtk
     from vtk.util import numpy_support
 
