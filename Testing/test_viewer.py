@@ -135,6 +135,21 @@ def test_gather_several_folders(result_folder, tmp_path):
     assert data.dvh is not None and len(data.dvh) == len(DVH_ROWS)
 
 
+def test_gather_dicom_series_subfolder(result_folder, tmp_path):
+    """A DICOM CT series in a subfolder (as hccai sample --format dicom writes) is read as an image, HU exact."""
+    from HCCInterventionalAILib.imaging.dicom_io import write_dicom_series
+    from HCCInterventionalAILib.imaging.io import read_volume
+
+    ct = read_volume(result_folder / "ct.nrrd")
+    folder = tmp_path / "dicom-case"
+    write_dicom_series(ct, folder / "ct-series", modality="CT",
+                       series_description="CT series")
+    (folder / "notes").mkdir()  # a subfolder without DICOM files is ignored
+    data = gather(folder)
+    assert [v.name for v in data.volumes] == ["CT series"] and data.notes == []
+    np.testing.assert_array_equal(data.volumes[0].array, ct.array)
+
+
 def test_long_dvh_from_a_scene_table():
     """A scene's wide DVH (dose_Gy + one column per structure) becomes the long format, row by row."""
     wide = pd.DataFrame({"dose_Gy": [0.0, 10.0], "Liver": [100.0, 20.0], "Tumour": [100.0, 95.0]})
