@@ -15,9 +15,9 @@ from HCCInterventionalAILib.segmentation.training import read_msd_dataset, write
 @pytest.mark.slow
 def test_train_on_synthetic_msd_then_segment_with_the_written_card(tmp_path, monkeypatch):
     """3 SYNTHETIC small patients (seeds 1-3), 2 to train, 1 held out; 25 epochs at 16 mm. The liver is large and
-    uniform, so the held-out liver Dice on the 16 mm grid is high (measured 0.99 with 3 training cases); asserted
+    uniform, so the held-out liver Dice on the 16 mm grid is high (measured 0.990); asserted
     ≥ 0.85. The written card then runs through the registry and segment_volume on a fourth patient (seed 5): its
-    labels, resampled from 16 mm onto the 4 × 4 × 6 mm grid, lose the boundary detail (measured Dice 0.74);
+    labels, resampled from 16 mm onto the 4 × 4 × 6 mm grid, lose the boundary detail (measured Dice 0.77);
     asserted ≥ 0.65, far above chance (the liver fills ~4 % of the field)."""
     from typer.testing import CliRunner
 
