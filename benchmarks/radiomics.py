@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+# This file is named radiomics.py: drop its own folder from the path so that `import radiomics` finds pyradiomics.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT / "HCCInterventionalAI"))
 
 from HCCInterventionalAILib.imaging.io import to_sitk, write_volume  # noqa: E402
