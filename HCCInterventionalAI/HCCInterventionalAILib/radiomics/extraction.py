@@ -139,7 +139,7 @@ def _mask_array(mask: Volume | np.ndarray, image: Volume, label: int) -> np.ndar
 def _check_ct(image: Volume) -> None:
     values = image.array[:: max(1, image.shape[0] // 16)]
     low, high = np.percentile(values, [0.5, 99.5])
-    if low < -1200 or high > 4000 or (high - low) < 100 or high <= -200:
+    if low < -1200 or high > 4000 or (high - low) < 10 or high <= -200:  # HU span, not normalised 0-1 data
         raise NotCTError(f"The image does not look like CT in Hounsfield units (0.5/99.5 percentiles {low:.0f}/{high:.0f}); "
                          "use a non-CT parameter file for this image")
 
