@@ -444,7 +444,7 @@ def _dose_blend_pixels(region: np.ndarray, opacity: float = 0.5, tolerance: floa
     return index.reshape(region.shape[:2])
 
 
-def test_browser_shows_outlines_dose_and_dvh(viewer_server, tmp_path):
+def test_browser_shows_outlines_dose_and_dvh(request, tmp_path):
     """Headless Chromium: the axial view shows the liver outline in its segment colour on the screen's left
     (patient's right) and the dose overlay with the colour map over a wide part of its range; the DVH is drawn
     with the liver curve in the liver colour; the 3D view is not blank."""
@@ -454,7 +454,7 @@ def test_browser_shows_outlines_dose_and_dvh(viewer_server, tmp_path):
     pytest.importorskip("aiohttp", reason="aiohttp (installed with trame) drives the DevTools protocol")
     from PIL import Image
 
-    _, url = viewer_server
+    _, url = request.getfixturevalue("viewer_server")  # started only when a browser is there
 
     def pixels_of(png: bytes) -> np.ndarray:
         return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
