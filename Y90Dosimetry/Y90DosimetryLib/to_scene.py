@@ -3,6 +3,7 @@ logic and by the demo (MRML is imported lazily through :mod:`HCCInterventionalAI
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -10,10 +11,33 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .planning import DosimetryResult
 
-__all__ = ["RESULT_ATTRIBUTE", "result_to_scene"]
+__all__ = ["RESULT_ATTRIBUTE", "export_rtdose", "result_to_scene", "segment_colors_of_node"]
 
 #: Node attribute that says which part of a Y-90 result a node holds (plan, warnings, statistics, dose, dvh).
 RESULT_ATTRIBUTE = "Y90Dosimetry.Result"
+
+
+def export_rtdose(dose: Any, folder: str | Path, base_name: str, *, delivered: bool = False) -> Path:
+    """Write a dose ``Volume`` (Gy) as ``<base name>_Y90_RTDOSE.dcm`` (DICOM RT Dose) into ``folder`` (created).
+
+    The summation type is PLAN for a predicted (MAA) dose and RECORD for a delivered (Y-90) dose.
+    """
+    import re
+
+    from .rtdose import write_rtdose
+
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    file_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{base_name}_Y90_RTDOSE").strip("_") + ".dcm"
+    return Path(write_rtdose(dose, Path(folder) / file_name, dose_summation_type="RECORD" if delivered else "PLAN"))
+
+
+def segment_colors_of_node(segmentation_node: Any) -> dict[str, tuple[float, float, float]] | None:
+    """Segment name → RGB (0–1) of a ``vtkMRMLSegmentationNode`` (None for None), to colour DVH curves."""
+    if segmentation_node is None:
+        return None
+    segmentation = segmentation_node.GetSegmentation()
+    segments = [segmentation.GetNthSegment(i) for i in range(segmentation.GetNumberOfSegments())]
+    return {segment.GetName(): tuple(segment.GetColor()) for segment in segments}
 
 
 def result_to_scene(scene: Any, result: DosimetryResult, base_name: str, *, delivered: bool = False,
@@ -23,7 +47,8 @@ def result_to_scene(scene: Any, result: DosimetryResult, base_name: str, *, deli
 
     Args:
         scene: the MRML scene.
-        result: the plan.
+        result: the plan (a :class:`.planning.DosimetryResult`, or a :class:`.worker.PlanFolderResult` read back
+            from a worker's output folder: the same attributes).
         base_name: prefix of the node names (e.g. the activity image's name).
         delivered: the dose is a delivered (post-treatment) dose rather than a predicted one (names the nodes).
         segment_colors: DVH curve colour per structure (as the segments show them in Slicer); taken from
