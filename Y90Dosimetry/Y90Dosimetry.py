@@ -82,17 +82,11 @@ PerkLab, and Steve Pieper, Isomics, Inc.).
 
 
 def parseDateTime(text: str, what: str):
-    """``datetime`` from ISO text ("2026-03-01 10:30"); None for empty text.
-
-    Raises:
-        ValueError: text that is not an ISO date and time.
-    """
+    """``datetime`` from ISO text ("2026-03-01 10:30"); None for empty text; ValueError for other text."""
     from datetime import datetime
 
-    if text is None or not str(text).strip():
-        return None
-    if isinstance(text, datetime):
-        return text
+    if isinstance(text, datetime) or not str(text or "").strip():
+        return text or None
     try:
         return datetime.fromisoformat(str(text).strip())
     except ValueError as error:
@@ -389,9 +383,9 @@ class Y90DosimetryWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def _startWorker(self, p, request, segments, toScene, progressCallback) -> None:
         """Start the plan in a worker process, followed from a QTimer (Apply turns into Cancel)."""
         self.ui.statusLabel.text = _("Starting the worker process...")
-        runner = self.logic.planInBackground(p.activityVolume, p.segmentation, request, segments=segments,
-                                             ctVolumeNode=toScene["ctVolumeNode"], progressCallback=progressCallback)
         activityVolumeNode, segmentationNode = p.activityVolume, p.segmentation
+        runner = self.logic.planInBackground(activityVolumeNode, segmentationNode, request, segments=segments,
+                                             ctVolumeNode=toScene["ctVolumeNode"], progressCallback=progressCallback)
 
         def load(runner) -> None:
             with slicer.util.tryWithErrorDisplay(_("Reading the Y-90 plan failed."), waitCursor=True):
@@ -472,14 +466,9 @@ class Y90DosimetryLogic(ScriptedLoadableModuleLogic):
     @staticmethod
     def segmentRoles(segmentationNode, segments) -> dict:
         """Segment names for the roles given as segment IDs or names ("" or None: detect from names)."""
-        roles = {}
-        for role, segment in (segments or {}).items():
-            if not segment:
-                continue
-            vtkSegment = segmentationNode.GetSegmentation().GetSegment(segment)
-            name = vtkSegment.GetName() if vtkSegment is not None else str(segment)
-            roles[role] = [name] if role in ("tumours", "lungs") else name
-        return roles
+        from Y90DosimetryLib.to_scene import segment_roles
+
+        return segment_roles(segmentationNode, segments)
 
     def plan(self, activityVolumeNode, segmentationNode, request=None, *, ctVolumeNode=None, segments=None,
              delivered: bool = False, rtDoseFolder=None, progressCallback=None, cancelToken=None, show: bool = True,
@@ -508,10 +497,10 @@ class Y90DosimetryLogic(ScriptedLoadableModuleLogic):
         from HCCInterventionalAILib.progress import Progress
         from Y90DosimetryLib import plan_treatment
 
-        request = self._request(activityVolumeNode, segmentationNode, request, segments, options)
         progress = Progress(progressCallback, cancelToken)
         progress.update(0.0, _("Reading the images"))
-        activity, segmentation, ct = self._inputs(activityVolumeNode, segmentationNode, ctVolumeNode)
+        request, activity, segmentation, ct = self._prepare(activityVolumeNode, segmentationNode, ctVolumeNode,
+                                                            request, segments, options)
         result = plan_treatment(activity, segmentation, request, ct=ct, progress=progress.sub(0.1, 0.9))
         progress.check()
 
@@ -520,20 +509,16 @@ class Y90DosimetryLogic(ScriptedLoadableModuleLogic):
         progress.update(1.0, _("Done"))
         return outputs
 
-    def _request(self, activityVolumeNode, segmentationNode, request, segments, options):
+    def _prepare(self, activityVolumeNode, segmentationNode, ctVolumeNode, request, segments, options) -> tuple:
+        """The checked request, then the activity, segmentation and CT nodes as library objects."""
         from Y90DosimetryLib import PlanRequest
+        from Y90DosimetryLib.to_scene import nodes_to_inputs
 
         if activityVolumeNode is None or segmentationNode is None:
             raise ValueError(_("Select the activity image and the segmentation."))
         roles = self.segmentRoles(segmentationNode, segments)
-        return (request or PlanRequest()).replace(**options, **({"roles": roles} if roles else {}))
-
-    @staticmethod
-    def _inputs(activityVolumeNode, segmentationNode, ctVolumeNode):
-        from HCCInterventionalAILib.scene import node_to_segmentation, node_to_volume
-
-        ct = node_to_volume(ctVolumeNode) if ctVolumeNode is not None else None
-        return node_to_volume(activityVolumeNode), node_to_segmentation(segmentationNode), ct
+        request = (request or PlanRequest()).replace(**options, **({"roles": roles} if roles else {}))
+        return (request, *nodes_to_inputs(activityVolumeNode, segmentationNode, ctVolumeNode))
 
     def planInBackground(self, activityVolumeNode, segmentationNode, request=None, *, ctVolumeNode=None,
                          segments=None, log=None, progressCallback=None, pythonExecutable=None, **options):
@@ -546,8 +531,8 @@ class Y90DosimetryLogic(ScriptedLoadableModuleLogic):
 
         from Y90DosimetryLib.worker import start_plan_worker
 
-        request = self._request(activityVolumeNode, segmentationNode, request, segments, options)
-        activity, segmentation, ct = self._inputs(activityVolumeNode, segmentationNode, ctVolumeNode)
+        request, activity, segmentation, ct = self._prepare(activityVolumeNode, segmentationNode, ctVolumeNode,
+                                                            request, segments, options)
         python = pythonExecutable or shutil.which("PythonSlicer") or sys.executable
         return start_plan_worker(activity, segmentation, request, ct=ct, python=python, log=log,
                                  progress=progressCallback)
@@ -558,7 +543,7 @@ class Y90DosimetryLogic(ScriptedLoadableModuleLogic):
         :meth:`plan` returns them (``outputs["result"]`` is a ``Y90DosimetryLib.worker.PlanFolderResult``);
         the worker's temporary folder is removed afterwards."""
         from Y90DosimetryLib.to_scene import segment_colors_of_node
-        from Y90DosimetryLib.worker import WORK_FOLDER_MARKER, read_plan_folder, remove_work_folder
+        from Y90DosimetryLib.worker import read_plan_folder, remove_work_folder
 
         folder = Path(getattr(folder, "output", folder))
         try:
@@ -566,8 +551,7 @@ class Y90DosimetryLogic(ScriptedLoadableModuleLogic):
             return self._toScene(result, activityVolumeNode, ctVolumeNode, None, delivered, rtDoseFolder, show,
                                  segment_colors_of_node(segmentationNode))
         finally:
-            if (folder.parent / WORK_FOLDER_MARKER).is_file():
-                remove_work_folder(folder.parent)
+            remove_work_folder(folder.parent)  # only a worker's temporary folder (it holds a marker file)
 
     def _toScene(self, result, activityVolumeNode, ctVolumeNode, segmentation, delivered, rtDoseFolder, show,
                  colors=None) -> dict:

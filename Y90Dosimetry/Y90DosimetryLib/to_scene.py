@@ -11,10 +11,33 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .planning import DosimetryResult
 
-__all__ = ["RESULT_ATTRIBUTE", "export_rtdose", "result_to_scene", "segment_colors_of_node"]
+__all__ = ["RESULT_ATTRIBUTE", "export_rtdose", "nodes_to_inputs", "result_to_scene", "segment_colors_of_node",
+           "segment_roles"]
 
 #: Node attribute that says which part of a Y-90 result a node holds (plan, warnings, statistics, dose, dvh).
 RESULT_ATTRIBUTE = "Y90Dosimetry.Result"
+
+
+def nodes_to_inputs(activity_node: Any, segmentation_node: Any, ct_node: Any = None) -> tuple[Any, Any, Any]:
+    """The activity volume, segmentation and CT (None without ``ct_node``) of scene nodes, as library objects
+    (:func:`HCCInterventionalAILib.scene.node_to_volume` / ``node_to_segmentation``; the nodes are not modified)."""
+    from HCCInterventionalAILib.scene import node_to_segmentation, node_to_volume
+
+    ct = node_to_volume(ct_node) if ct_node is not None else None
+    return node_to_volume(activity_node), node_to_segmentation(segmentation_node), ct
+
+
+def segment_roles(segmentation_node: Any, segments: dict[str, str] | None) -> dict[str, Any]:
+    """Segment names for the roles ("liver", "tumours", "lungs", "perfused") given as segment IDs or names of a
+    ``vtkMRMLSegmentationNode`` ("" or None: left to detection from names); tumours and lungs as lists."""
+    roles: dict[str, Any] = {}
+    for role, segment in (segments or {}).items():
+        if not segment:
+            continue
+        vtk_segment = segmentation_node.GetSegmentation().GetSegment(segment)
+        name = vtk_segment.GetName() if vtk_segment is not None else str(segment)
+        roles[role] = [name] if role in ("tumours", "lungs") else name
+    return roles
 
 
 def export_rtdose(dose: Any, folder: str | Path, base_name: str, *, delivered: bool = False) -> Path:
