@@ -130,11 +130,17 @@ def test_bad_input_fails_before_any_process(y90, sample, monkeypatch):
     assert started == [] and _work_folders() == before
 
 
+#: Runs the worker as ``python -m`` would, with typer unimportable (Slicer's Python does not bundle it).
+WITHOUT_TYPER = ("import runpy, sys; sys.modules['typer'] = None; sys.argv[0] = 'worker'; "
+                 "runpy.run_module('Y90DosimetryLib.worker', run_name='__main__', alter_sys=True)")
+
+
 def test_worker_reports_a_user_error_in_one_line(tmp_path):
-    """A missing input: exit code 2, one ``error:`` line on stderr, no traceback, no output folder."""
+    """A missing input: exit code 2, one ``error:`` line on stderr, no traceback, no output folder; the worker
+    imports nothing of the command line (typer blocked)."""
     (tmp_path / "request.json").write_text(PlanRequest().to_json())
     done = subprocess.run(
-        [sys.executable, "-m", "Y90DosimetryLib.worker", "--request", str(tmp_path / "request.json"),
+        [sys.executable, "-c", WITHOUT_TYPER, "--request", str(tmp_path / "request.json"),
          "--spect", str(tmp_path / "missing.nrrd"), "--segmentation", str(tmp_path / "missing.seg.nrrd"),
          "-o", str(tmp_path / "out")], capture_output=True, text=True, timeout=60, env={**os.environ})
     assert done.returncode == 2, done.stderr
@@ -172,3 +178,19 @@ def test_widget_runs_the_worker_from_a_timer_and_cancels_it(y90, gui, headless, 
     assert ui.statusLabel.text == "Cancelled; nothing was added to the scene."
     assert headless.scene.GetNumberOfNodes() == count and not widget._worker.runner.folder.exists()
     widget.cleanup()
+
+
+def test_worker_poller_reports_a_failed_worker(gui, headless):
+    """A worker that fails: the status label shows its exit code and last stderr line, nothing is loaded."""
+    from HCCInterventionalAILib.slicer_helpers import WorkerPoller
+
+    label, running, loaded = slicer_stubs.FakeWidget("statusLabel", "QLabel"), [], []
+    runner = ProcessRunner([sys.executable, "-c", "import sys; print('bad segmentation', file=sys.stderr); "
+                            "sys.exit(2)"]).start()
+    poller = WorkerPoller(runner, label, running.append, loaded.append)
+    assert running == [runner] and poller.timer.isActive()
+    runner.process.wait(timeout=30)
+    while poller.poll() is None:
+        pass
+    assert running == [runner, None] and loaded == [] and not poller.timer.isActive()
+    assert label.text == "The worker process failed (exit code 2): bad segmentation"

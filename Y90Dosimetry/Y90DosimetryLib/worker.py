@@ -9,7 +9,7 @@ reads the inputs, plans with the :class:`~.request.PlanRequest` of ``request.jso
 (:meth:`~.request.PlanRequest.to_json`), reports progress as ``HCCAI-PROGRESS`` lines
 (:func:`HCCInterventionalAILib.process_runner.worker_progress`), turns SIGTERM into a clean cancellation
 (:func:`~HCCInterventionalAILib.process_runner.install_termination_handler`) and writes the same files as
-``hccai y90`` (:func:`.cli.run_y90_cli`: ``dose.nrrd``, tables, ``plan.json`` with the full result, report),
+``hccai y90`` (:func:`.plan_files.run_y90_cli`: ``dose.nrrd``, tables, ``plan.json`` with the full result, report),
 atomically: ``OUT`` appears only when complete.
 
 Module side: :func:`start_plan_worker` writes the inputs into a new temporary folder and starts a
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     from HCCInterventionalAILib.process_runner import install_termination_handler, worker_progress
     from HCCInterventionalAILib.progress import Cancelled
 
-    from .cli import run_y90_cli
+    from .plan_files import run_y90_cli
     from .request import PlanRequest
 
     install_termination_handler()
