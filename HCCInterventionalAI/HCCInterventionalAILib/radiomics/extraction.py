@@ -12,6 +12,8 @@ label; CT presets refuse images that do not look like Hounsfield units.
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import warnings
 from collections.abc import Mapping
@@ -100,7 +102,7 @@ def load_params(params: str | Path | Mapping[str, Any] | None) -> tuple[dict[str
         return dict(params), None
     text = str(params)
     if text in PRESETS:
-        return yaml.safe_load(preset_path(text).read_text(encoding="utf-8")), PRESETS[text][1]
+        return yaml.safe_load(_preset_text(str(preset_path(text)))), PRESETS[text][1]
     path = Path(text)
     if not path.is_file():
         raise ValueError(f"No radiomics parameter file or preset '{text}'; presets are {', '.join(PRESETS)}")
@@ -144,6 +146,19 @@ def _check_ct(image: Volume) -> None:
                          "use a non-CT parameter file for this image")
 
 
+@functools.lru_cache(maxsize=8)
+def _extractor(settings_json: str):
+    """One pyradiomics extractor per parameter set (building one parses and validates the parameters)."""
+    from radiomics import featureextractor
+
+    return featureextractor.RadiomicsFeatureExtractor(json.loads(settings_json))
+
+
+@functools.lru_cache(maxsize=16)
+def _preset_text(path: str) -> str:
+    return Path(path).read_text(encoding="utf-8")
+
+
 def extract_features(
     image: Volume,
     mask: Volume | np.ndarray,
@@ -168,8 +183,6 @@ def extract_features(
         ValueError: 2D image or mask array of another shape; EmptyMaskError: no voxel with ``label``;
         NotCTError: CT preset on a non-HU image.
     """
-    from radiomics import featureextractor
-
     from ..imaging.io import to_sitk
 
     if image.array.ndim != 3 or min(image.shape) < 2:
@@ -180,7 +193,7 @@ def extract_features(
     array = _mask_array(mask, image, label)
     mask_value = int(settings.get("setting", {}).get("label", 1) or 1)
     logging.getLogger("radiomics").setLevel(logging.ERROR)
-    extractor = featureextractor.RadiomicsFeatureExtractor(settings)
+    extractor = _extractor(json.dumps(settings, sort_keys=True, default=str))
     sitk_image = to_sitk(image.with_array(image.array.astype(np.float32)))
     sitk_mask = to_sitk(Volume(array.astype(np.uint8) * np.uint8(mask_value), image.geometry))
     sitk_mask.CopyInformation(sitk_image)
