@@ -7,8 +7,8 @@ morphological constraints, and tumours as intensity outliers inside the liver.
 
 Stages (each a short function; :func:`segment_liver_tumour` runs them):
 
-1. :func:`prepare` — choose the phases, resample to a working grid of ``working_spacing_mm`` (at least),
-   smooth (Gaussian, σ = ``smoothing_mm``).
+1. :func:`prepare` — choose the phases, block-average by whole factors towards a working grid of
+   ``working_spacing_mm`` (at least), smooth (Gaussian, σ = ``smoothing_mm``), resample (linear) to that grid.
 2. :func:`liver_intensity_model` — the liver is the largest compact soft-tissue organ: for each candidate
    centre μ in 50…200 HU the voxels within ±``window_hu`` of μ are eroded by ``core_erosion_mm`` (Euclidean
    distance transform) and the largest component is kept; the μ with the largest core wins. The liver's
@@ -197,6 +197,10 @@ def prepare(images: Volume | Sequence[Volume] | Mapping[str, Volume], request: C
     phases = {}
     for phase, volume in named.items():
         image = to_sitk(volume.with_array(volume.array.astype(np.float32)))
+        if grid is not source:  # block-average by whole factors first (anti-aliasing, and 4-8x fewer voxels to smooth)
+            factors = [max(1, int(g // s)) for g, s in zip(grid.spacing, source.spacing, strict=True)]
+            if max(factors) > 1:
+                image = sitk.BinShrink(image, factors)
         image = sitk.SmoothingRecursiveGaussian(image, [request.smoothing_mm] * 3)
         if grid is not source:
             reference = to_sitk(Volume(np.zeros(grid.shape, np.uint8), grid))
