@@ -69,17 +69,33 @@ def test_plan_request_round_trips_through_json():
         PlanRequest.from_json("{")
 
 
-def test_worker_gives_the_in_process_plan_as_new_nodes(y90, sample, headless):
-    """Kernel-dose partition plan to 205 Gy in the tumours, in-process and through the worker process."""
+def _python_like_slicer(tmp_path: Path) -> str:
+    """A Python executable that has neither typer nor matplotlib, as Slicer's PythonSlicer (called with
+    ``-m Y90DosimetryLib.worker ARGS``)."""
+    script = tmp_path / "PythonSlicer"
+    code = ("import runpy, sys; sys.modules['typer'] = sys.modules['matplotlib'] = None; "
+            "sys.argv = ['worker', *sys.argv[3:]]; runpy.run_module('Y90DosimetryLib.worker', "
+            "run_name='__main__', alter_sys=True)")
+    script.write_text(f'#!/bin/sh\nexec "{sys.executable}" -c "{code}" "$@"\n')
+    script.chmod(0o755)
+    return str(script)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="the PythonSlicer stand-in is a shell script")
+def test_worker_gives_the_in_process_plan_as_new_nodes(y90, sample, headless, tmp_path):
+    """Kernel-dose partition plan to 205 Gy in the tumours, in-process and through the worker process (run by a
+    Python without typer and matplotlib, as Slicer's)."""
     logic, spect, segmentation = y90.Y90DosimetryLogic(), sample["spect"], sample["segmentation"]
     reference = logic.plan(spect, segmentation, show=False, **PLAN)
     count = headless.scene.GetNumberOfNodes()
     progress, lines = [], []
-    runner = logic.planInBackground(spect, segmentation, log=lines.append,
-                                    progressCallback=lambda f, m: progress.append((f, m)), **PLAN)
+    runner = logic.planInBackground(spect, segmentation, log=lines.append, pythonExecutable=_python_like_slicer(
+        tmp_path), progressCallback=lambda f, m: progress.append((f, m)), **PLAN)
     assert runner.run(timeout_s=120).succeeded, lines
     fractions = [f for f, _ in progress]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(fractions) > 5
+    assert sorted(p.name for p in runner.output.iterdir()) == [
+        "compartments.csv", "dose.nrrd", "dose_statistics.csv", "dvh.csv", "plan.json"]
     outputs = logic.loadBackgroundResult(runner, spect, segmentationNode=segmentation, show=False)
     assert not runner.folder.exists()  # the temporary folder (inputs, outputs) is gone
 

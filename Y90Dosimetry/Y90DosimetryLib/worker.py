@@ -3,14 +3,15 @@
 Worker side (``python -m Y90DosimetryLib.worker``)::
 
     PythonSlicer -m Y90DosimetryLib.worker --request request.json --spect spect.nrrd \\
-        --segmentation segmentation.seg.nrrd [--ct ct.nrrd] -o OUT
+        --segmentation segmentation.seg.nrrd [--ct ct.nrrd] -o OUT [--no-rtdose] [--no-report]
 
 reads the inputs, plans with the :class:`~.request.PlanRequest` of ``request.json``
 (:meth:`~.request.PlanRequest.to_json`), reports progress as ``HCCAI-PROGRESS`` lines
 (:func:`HCCInterventionalAILib.process_runner.worker_progress`), turns SIGTERM into a clean cancellation
 (:func:`~HCCInterventionalAILib.process_runner.install_termination_handler`) and writes the same files as
-``hccai y90`` (:func:`.plan_files.run_y90_cli`: ``dose.nrrd``, tables, ``plan.json`` with the full result, report),
-atomically: ``OUT`` appears only when complete.
+``hccai y90`` (:func:`.plan_files.run_y90_cli`: ``dose.nrrd``, tables, ``plan.json`` with the full result, RT Dose
+and report unless left out), atomically: ``OUT`` appears only when complete. The module's worker leaves out RT
+Dose and report: the module exports RT Dose itself, and Slicer's Python bundles no matplotlib for the report.
 
 Module side: :func:`start_plan_worker` writes the inputs into a new temporary folder and starts a
 :class:`PlanWorker` (a :class:`~HCCInterventionalAILib.process_runner.ProcessRunner` that also removes that
@@ -61,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--segmentation", type=Path, required=True, help="Segmentation (.seg.nrrd, labelmap, SEG).")
     parser.add_argument("--ct", type=Path, default=None, help="CT (optional).")
     parser.add_argument("-o", "--output", type=Path, required=True, help="Output folder (absent or empty).")
+    parser.add_argument("--no-rtdose", action="store_true", help="Leave out dose-rtdose.dcm.")
+    parser.add_argument("--no-report", action="store_true", help="Leave out report.html (needs no matplotlib).")
     return parser
 
 
@@ -77,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     progress = worker_progress()
     try:
         request = PlanRequest.from_json(args.request.read_text(encoding="utf-8"))
-        result = run_y90_cli(args.spect, args.segmentation, args.output, request, ct=args.ct, progress=progress)
+        result = run_y90_cli(args.spect, args.segmentation, args.output, request, ct=args.ct, progress=progress,
+                             rtdose=not args.no_rtdose, report=not args.no_report)
     except Cancelled:
         print("Cancelled; no output was written.", file=sys.stderr, flush=True)
         return EXIT_CANCELLED
@@ -149,7 +153,7 @@ def start_plan_worker(spect: Volume, segmentation: Segmentation, request: PlanRe
                    "--segmentation", str(write_segmentation(segmentation, folder / "segmentation.seg.nrrd"))]
         if ct is not None:
             command += ["--ct", str(write_volume(ct, folder / "ct.nrrd"))]
-        command += ["-o", str(folder / "output")]
+        command += ["-o", str(folder / "output"), "--no-rtdose", "--no-report"]  # the module exports RT Dose
         python_path = os.pathsep.join([*_library_paths(), *filter(None, [os.environ.get("PYTHONPATH")])])
         worker = PlanWorker(command, folder, folder / "output", log=log, progress=progress,
                             env={"PYTHONPATH": python_path})
