@@ -94,6 +94,7 @@ def run_y90_cli(
     progress: Progress | ProgressCallback | None = None,
     rtdose: bool = True,
     report: bool = True,
+    metadata: dict[str, dict[str, Any]] | None = None,
     **options: Any,
 ) -> DosimetryResult:
     """Plan on files and write ``dose.nrrd``, ``dose-rtdose.dcm``, ``*.csv``, ``plan.json`` and ``report.html``.
@@ -110,6 +111,8 @@ def run_y90_cli(
         overwrite: replace an existing non-empty ``output`` (only once the new one is complete).
         progress: progress and cancellation.
         rtdose, report: write ``dose-rtdose.dcm`` / ``report.html`` (see :func:`write_plan_outputs`).
+        metadata: metadata of the volumes read, by input ("spect", "ct"), replacing the file's: what NRRD cannot hold,
+            e.g. the acquisition time and DICOM identifiers of images handed over by the Slicer module's worker.
 
     Returns:
         The :class:`~.planning.DosimetryResult`.
@@ -139,6 +142,9 @@ def run_y90_cli(
         spect = read_volume(spect_path)
         segmentation = read_segmentation(segmentation_path)
         ct_volume = read_volume(ct) if ct is not None else None
+        for volume, key in ((spect, "spect"), (ct_volume, "ct")):
+            if volume is not None and (metadata or {}).get(key) is not None:
+                volume.metadata = dict(metadata[key])
         reading.update(1.0, "Images read")
         result = plan_treatment(spect, segmentation, request, ct=ct_volume, progress=planning)
         write_plan_outputs(result, staging, f"Y-90 plan: {Path(spect_path).name}", writing, segmentation,
