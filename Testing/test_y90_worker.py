@@ -8,6 +8,7 @@ checks look at the file system and at /proc (no process of the worker's process 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -22,6 +23,7 @@ import slicer_stubs
 from HCCInterventionalAILib.process_runner import ProcessRunner
 from Y90DosimetryLib import PlanRequest
 from Y90DosimetryLib.errors import Y90InputError
+from Y90DosimetryLib.results import to_jsonable
 
 PLAN = {"method": "partition", "microsphere": "glass", "target": "tumour", "target_dose_gy": 205.0}
 
@@ -69,17 +71,33 @@ def test_plan_request_round_trips_through_json():
         PlanRequest.from_json("{")
 
 
-def test_worker_gives_the_in_process_plan_as_new_nodes(y90, sample, headless):
-    """Kernel-dose partition plan to 205 Gy in the tumours, in-process and through the worker process."""
+def _python_like_slicer(tmp_path: Path) -> str:
+    """A Python executable that has neither typer nor matplotlib, as Slicer's PythonSlicer (called with
+    ``-m Y90DosimetryLib.worker ARGS``)."""
+    script = tmp_path / "PythonSlicer"
+    code = ("import runpy, sys; sys.modules['typer'] = sys.modules['matplotlib'] = None; "
+            "sys.argv = ['worker', *sys.argv[3:]]; runpy.run_module('Y90DosimetryLib.worker', "
+            "run_name='__main__', alter_sys=True)")
+    script.write_text(f'#!/bin/sh\nexec "{sys.executable}" -c "{code}" "$@"\n')
+    script.chmod(0o755)
+    return str(script)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="the PythonSlicer stand-in is a shell script")
+def test_worker_gives_the_in_process_plan_as_new_nodes(y90, sample, headless, tmp_path):
+    """Kernel-dose partition plan to 205 Gy in the tumours, in-process and through the worker process (run by a
+    Python without typer and matplotlib, as Slicer's)."""
     logic, spect, segmentation = y90.Y90DosimetryLogic(), sample["spect"], sample["segmentation"]
     reference = logic.plan(spect, segmentation, show=False, **PLAN)
     count = headless.scene.GetNumberOfNodes()
     progress, lines = [], []
-    runner = logic.planInBackground(spect, segmentation, log=lines.append,
-                                    progressCallback=lambda f, m: progress.append((f, m)), **PLAN)
+    runner = logic.planInBackground(spect, segmentation, log=lines.append, pythonExecutable=_python_like_slicer(
+        tmp_path), progressCallback=lambda f, m: progress.append((f, m)), **PLAN)
     assert runner.run(timeout_s=120).succeeded, lines
     fractions = [f for f, _ in progress]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(fractions) > 5
+    assert sorted(p.name for p in runner.output.iterdir()) == [
+        "compartments.csv", "dose.nrrd", "dose_statistics.csv", "dvh.csv", "plan.json"]
     outputs = logic.loadBackgroundResult(runner, spect, segmentationNode=segmentation, show=False)
     assert not runner.folder.exists()  # the temporary folder (inputs, outputs) is gone
 
@@ -89,6 +107,9 @@ def test_worker_gives_the_in_process_plan_as_new_nodes(y90, sample, headless):
     assert got.lung_dose_gy == pytest.approx(expected.lung_dose_gy, rel=1e-6)
     assert got.evaluation.lung.dose_gy == pytest.approx(expected.evaluation.lung.dose_gy, rel=1e-6)
     np.testing.assert_allclose(_array(outputs["dose"]), _array(reference["dose"]), rtol=1e-5, atol=1e-6)
+    # the dose's metadata (NRRD cannot hold it) comes back from plan.json as computed
+    assert got.dose.metadata == json.loads(json.dumps(to_jsonable(expected.dose.metadata)))
+    assert got.dose.metadata["warnings"] == list(expected.dose.metadata["warnings"])
     assert logic.summaryHtml(outputs) == logic.summaryHtml(reference)
 
     keys = ("dose", "planTable", "statisticsTable", "dvhChart")
@@ -117,6 +138,24 @@ def test_cancel_midway_leaves_nothing(y90, sample, headless):
     assert not runner.output.exists() and not runner.folder.exists() and _work_folders() == before
     assert _group_alive(runner.process.pid) == []
     assert headless.scene.GetNumberOfNodes() == count
+
+
+def test_image_metadata_reaches_the_worker_plan(small_patient, tmp_path):
+    """The worker hands image metadata that NRRD cannot hold (here the acquisition time of a quantitative Y-90
+    image) to ``run_y90_cli`` as JSON. Imaged 72 h after the injection, the activity at injection is the image's
+    activity times 2^(72 h / 64.05 h) (Y-90 half-life, NNDC), rel 1e-3; without the metadata it is not corrected."""
+    from HCCInterventionalAILib.imaging.io import write_segmentation, write_volume
+    from Y90DosimetryLib.plan_files import run_y90_cli
+
+    image = small_patient.spect.with_array(small_patient.spect.array.astype(np.float32) * 1000.0, units="Bq/ml")
+    spect = write_volume(image, tmp_path / "y90.nrrd")
+    segmentation = write_segmentation(small_patient.spect_truth_segmentation, tmp_path / "seg.seg.nrrd")
+    request = PlanRequest(activity_source="quantitative", injection_time=datetime(2026, 3, 1, 10), dose_method="none")
+    plain = run_y90_cli(spect, segmentation, tmp_path / "plain", request, report=False, rtdose=False)
+    timed = run_y90_cli(spect, segmentation, tmp_path / "timed", request, report=False, rtdose=False,
+                        metadata={"spect": {"acquisition_datetime": "2026-03-04T10:00:00"}})
+    assert any("No image time" in warning for warning in plain.warnings)
+    assert timed.activity_gbq == pytest.approx(plain.activity_gbq * 2 ** (72 / 64.05), rel=1e-3)
 
 
 def test_bad_input_fails_before_any_process(y90, sample, monkeypatch):

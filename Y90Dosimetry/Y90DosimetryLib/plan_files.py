@@ -26,10 +26,12 @@ OUTPUT_FILES = ("dose.nrrd", "dose-rtdose.dcm", "compartments.csv", "dose_statis
 
 def write_plan_outputs(result: DosimetryResult, folder: Path, title: str,
                        progress: Progress | ProgressCallback | None = None,
-                       segment_colors: Any = None) -> list[Path]:
+                       segment_colors: Any = None, *, rtdose: bool = True, report: bool = True) -> list[Path]:
     """Write a plan's files into ``folder`` (normally a staging folder), checking for cancellation between files.
 
     ``segment_colors`` (name → RGB 0–1, or the Segmentation) colours the report's DVH curves as the segments.
+    ``rtdose=False`` / ``report=False`` leave out ``dose-rtdose.dcm`` / ``report.html`` (the Slicer module's
+    worker: the module exports RT Dose itself, and Slicer's Python has no matplotlib for the report's figure).
 
     Returns:
         The files written.
@@ -49,8 +51,9 @@ def write_plan_outputs(result: DosimetryResult, folder: Path, title: str,
     if result.dose is not None:
         step(0.0, "Writing dose.nrrd")
         written.append(write_volume(result.dose, folder / "dose.nrrd"))
-        step(0.3, "Writing RT Dose")
-        written.append(write_rtdose(result.dose, folder / "dose-rtdose.dcm"))
+        if rtdose:
+            step(0.3, "Writing RT Dose")
+            written.append(write_rtdose(result.dose, folder / "dose-rtdose.dcm"))
     step(0.5, "Writing tables")
     for name, table in (("compartments", result.compartments), ("dose_statistics", result.dose_statistics),
                         ("dvh", result.dvh)):
@@ -58,9 +61,12 @@ def write_plan_outputs(result: DosimetryResult, folder: Path, title: str,
         written.append(folder / f"{name}.csv")
     (folder / "plan.json").write_text(result.to_json(indent=2), encoding="utf-8")
     written.append(folder / "plan.json")
+    if not report:
+        step(1.0, "Outputs complete")
+        return written
     step(0.6, "Writing report")
-    report = Report(title, banner="Research software, not for clinical use.")
-    section = report.section(f"{result.method} plan, {result.microsphere.name} microspheres")
+    document = Report(title, banner="Research software, not for clinical use.")
+    section = document.section(f"{result.method} plan, {result.microsphere.name} microspheres")
     section.text(f"Activity {result.activity_gbq:.3f} GBq; lung shunt fraction "
                  f"{100 * result.lung_shunt.lung_shunt_fraction:.1f}% ({result.lung_shunt.method}); dose constant "
                  f"K = {result.prescription.dose_constant.value} Gy·kg/GBq ({result.prescription.dose_constant.name}).")
@@ -72,7 +78,7 @@ def write_plan_outputs(result: DosimetryResult, folder: Path, title: str,
         from .dvh import dvh_figure
 
         section.figure(dvh_figure(result.dvh, title="Cumulative DVH", colors=segment_colors), "DVH")
-    written.append(report.write(folder / "report.html"))
+    written.append(document.write(folder / "report.html"))
     step(1.0, "Outputs complete")
     return written
 
@@ -86,6 +92,9 @@ def run_y90_cli(
     ct: Path | None = None,
     overwrite: bool = False,
     progress: Progress | ProgressCallback | None = None,
+    rtdose: bool = True,
+    report: bool = True,
+    metadata: dict[str, dict[str, Any]] | None = None,
     **options: Any,
 ) -> DosimetryResult:
     """Plan on files and write ``dose.nrrd``, ``dose-rtdose.dcm``, ``*.csv``, ``plan.json`` and ``report.html``.
@@ -101,6 +110,9 @@ def run_y90_cli(
         request: the plan (:class:`~.request.PlanRequest`); ``options`` replace some of its fields.
         overwrite: replace an existing non-empty ``output`` (only once the new one is complete).
         progress: progress and cancellation.
+        rtdose, report: write ``dose-rtdose.dcm`` / ``report.html`` (see :func:`write_plan_outputs`).
+        metadata: metadata of the volumes read, by input ("spect", "ct"), replacing the file's: what NRRD cannot hold,
+            e.g. the acquisition time and DICOM identifiers of images handed over by the Slicer module's worker.
 
     Returns:
         The :class:`~.planning.DosimetryResult`.
@@ -130,8 +142,12 @@ def run_y90_cli(
         spect = read_volume(spect_path)
         segmentation = read_segmentation(segmentation_path)
         ct_volume = read_volume(ct) if ct is not None else None
+        for volume, key in ((spect, "spect"), (ct_volume, "ct")):
+            if volume is not None and (metadata or {}).get(key) is not None:
+                volume.metadata = dict(metadata[key])
         reading.update(1.0, "Images read")
         result = plan_treatment(spect, segmentation, request, ct=ct_volume, progress=planning)
-        write_plan_outputs(result, staging, f"Y-90 plan: {Path(spect_path).name}", writing, segmentation)
+        write_plan_outputs(result, staging, f"Y-90 plan: {Path(spect_path).name}", writing, segmentation,
+                           rtdose=rtdose, report=report)
         writing.check()  # a Cancel pressed during the last file still cancels: nothing is published
     return result

@@ -3,14 +3,15 @@
 Worker side (``python -m Y90DosimetryLib.worker``)::
 
     PythonSlicer -m Y90DosimetryLib.worker --request request.json --spect spect.nrrd \\
-        --segmentation segmentation.seg.nrrd [--ct ct.nrrd] -o OUT
+        --segmentation segmentation.seg.nrrd [--ct ct.nrrd] -o OUT [--no-rtdose] [--no-report]
 
 reads the inputs, plans with the :class:`~.request.PlanRequest` of ``request.json``
 (:meth:`~.request.PlanRequest.to_json`), reports progress as ``HCCAI-PROGRESS`` lines
 (:func:`HCCInterventionalAILib.process_runner.worker_progress`), turns SIGTERM into a clean cancellation
 (:func:`~HCCInterventionalAILib.process_runner.install_termination_handler`) and writes the same files as
-``hccai y90`` (:func:`.plan_files.run_y90_cli`: ``dose.nrrd``, tables, ``plan.json`` with the full result, report),
-atomically: ``OUT`` appears only when complete.
+``hccai y90`` (:func:`.plan_files.run_y90_cli`: ``dose.nrrd``, tables, ``plan.json`` with the full result, RT Dose
+and report unless left out), atomically: ``OUT`` appears only when complete. The module's worker leaves out RT
+Dose and report: the module exports RT Dose itself, and Slicer's Python bundles no matplotlib for the report.
 
 Module side: :func:`start_plan_worker` writes the inputs into a new temporary folder and starts a
 :class:`PlanWorker` (a :class:`~HCCInterventionalAILib.process_runner.ProcessRunner` that also removes that
@@ -61,6 +62,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--segmentation", type=Path, required=True, help="Segmentation (.seg.nrrd, labelmap, SEG).")
     parser.add_argument("--ct", type=Path, default=None, help="CT (optional).")
     parser.add_argument("-o", "--output", type=Path, required=True, help="Output folder (absent or empty).")
+    parser.add_argument("--metadata", type=Path, default=None,
+                        help="JSON {\"spect\": {...}, \"ct\": {...}}: image metadata the files cannot hold.")
+    parser.add_argument("--no-rtdose", action="store_true", help="Leave out dose-rtdose.dcm.")
+    parser.add_argument("--no-report", action="store_true", help="Leave out report.html (needs no matplotlib).")
     return parser
 
 
@@ -77,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     progress = worker_progress()
     try:
         request = PlanRequest.from_json(args.request.read_text(encoding="utf-8"))
-        result = run_y90_cli(args.spect, args.segmentation, args.output, request, ct=args.ct, progress=progress)
+        metadata = json.loads(args.metadata.read_text(encoding="utf-8")) if args.metadata else None
+        result = run_y90_cli(args.spect, args.segmentation, args.output, request, ct=args.ct, progress=progress,
+                             rtdose=not args.no_rtdose, report=not args.no_report, metadata=metadata)
     except Cancelled:
         print("Cancelled; no output was written.", file=sys.stderr, flush=True)
         return EXIT_CANCELLED
@@ -140,6 +147,8 @@ def start_plan_worker(spect: Volume, segmentation: Segmentation, request: PlanRe
     """
     from HCCInterventionalAILib.imaging.io import write_segmentation, write_volume
 
+    from .results import to_jsonable
+
     folder = Path(tempfile.mkdtemp(prefix="hccai-y90-"))
     try:
         (folder / WORK_FOLDER_MARKER).write_text("temporary Y-90 worker folder\n", encoding="utf-8")
@@ -149,7 +158,11 @@ def start_plan_worker(spect: Volume, segmentation: Segmentation, request: PlanRe
                    "--segmentation", str(write_segmentation(segmentation, folder / "segmentation.seg.nrrd"))]
         if ct is not None:
             command += ["--ct", str(write_volume(ct, folder / "ct.nrrd"))]
-        command += ["-o", str(folder / "output")]
+        # NRRD keeps voxels and geometry exactly; the metadata (acquisition time, DICOM identifiers) goes as JSON
+        inputs = {"spect": spect.metadata, **({"ct": ct.metadata} if ct is not None else {})}
+        (folder / "metadata.json").write_text(json.dumps(to_jsonable(inputs)), encoding="utf-8")
+        command += ["--metadata", str(folder / "metadata.json"), "-o", str(folder / "output"), "--no-rtdose",
+                    "--no-report"]  # the module exports RT Dose itself
         python_path = os.pathsep.join([*_library_paths(), *filter(None, [os.environ.get("PYTHONPATH")])])
         worker = PlanWorker(command, folder, folder / "output", log=log, progress=progress,
                             env={"PYTHONPATH": python_path})
@@ -223,6 +236,8 @@ def read_plan_folder(folder: str | os.PathLike) -> PlanFolderResult:
         raise FileNotFoundError(f"'{folder}' holds no plan.json: not a Y-90 plan folder")
     data = json.loads(plan.read_text(encoding="utf-8"))
     dose = read_volume(folder / "dose.nrrd") if (folder / "dose.nrrd").is_file() else None
+    if dose is not None and isinstance(data.get("dose"), dict):  # DICOM identifiers, method, warnings (RT Dose)
+        dose.metadata = dict(data["dose"].get("metadata") or {})  # as computed (not the temporary file's path)
     return PlanFolderResult(folder, data, _read_table(folder / "compartments.csv"),
                             _read_table(folder / "dose_statistics.csv"), _read_table(folder / "dvh.csv"), dose)
 
