@@ -97,6 +97,23 @@ def test_worker_gives_the_in_process_segmentation_as_a_new_node(hcc, sample, sma
     np.testing.assert_allclose(liver.GetColor(), (0.867, 0.510, 0.396), atol=1e-6)  # the card's colour
 
 
+def test_phases_given_out_of_order_reach_the_worker_by_name(small_patient):
+    """Arterial and portal venous CT given in that order (not the card's): the phase names travel as JSON metadata
+    (NRRD cannot hold them), so the worker's labels equal the in-process ones exactly. Without the names the
+    first image would be taken as portal venous, which changes 13796 voxels here (checked when writing this)."""
+    from HCCInterventionalAILib.models import segment_volume
+    from HCCInterventionalAILib.models.worker import read_segmentation_result, start_segmentation_worker
+
+    phases = [small_patient.ct["arterial"], small_patient.ct["portal venous"]]
+    reference = segment_volume(MODEL, phases).labels.array
+    runner = start_segmentation_worker(phases, MODEL)
+    assert runner.run(timeout_s=60).succeeded
+    segmentation = read_segmentation_result(runner)
+    assert not runner.folder.exists()
+    np.testing.assert_array_equal(segmentation.mask("Liver"), reference == 1)
+    np.testing.assert_array_equal(segmentation.mask("Tumour"), reference == 2)
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="process-group checks read /proc (Linux)")
 def test_cancel_midway_leaves_nothing(hcc, sample, headless):
     """Cancel at the first progress above 0.15 (the image is read; the liver intensity model, about half of the
