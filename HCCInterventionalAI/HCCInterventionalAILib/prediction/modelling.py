@@ -269,8 +269,8 @@ def fit_radiomics_score(X: pd.DataFrame, y: np.ndarray, seed: int = 0, folds: in
     Args:
         X: radiomics features (numeric).
         y: 0/1 outcome.
-        seed: random seed of the inner folds.
-        folds: folds choosing the penalty.
+        seed: random seed of the solver.
+        folds: stratified folds choosing the penalty.
 
     Returns:
         A fitted scikit-learn pipeline; ``decision_function`` gives the radiomics score.
@@ -279,14 +279,17 @@ def fit_radiomics_score(X: pd.DataFrame, y: np.ndarray, seed: int = 0, folds: in
         PredictionInputError: invalid features (missing values, constant columns).
     """
     from sklearn.linear_model import LogisticRegressionCV
-    from sklearn.model_selection import StratifiedKFold
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
     check_table(X, list(X.columns), name="radiomics table")
-    lasso = LogisticRegressionCV(Cs=np.logspace(-2.5, 0.5, 12), l1_ratios=(1.0,), solver="saga",
-                                 cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
-                                 scoring="neg_log_loss", max_iter=5000, random_state=seed)
+    import inspect
+
+    # cv given as a number (stratified, unshuffled folds) so the saved model holds no splitter object
+    options = {"use_legacy_attributes": False} if "use_legacy_attributes" in inspect.signature(
+        LogisticRegressionCV).parameters else {}
+    lasso = LogisticRegressionCV(Cs=np.logspace(-2.5, 0.5, 12), l1_ratios=(1.0,), solver="saga", cv=folds,
+                                 scoring="neg_log_loss", max_iter=5000, random_state=seed, **options)
     return Pipeline([("scale", StandardScaler()), ("lasso", lasso)]).fit(X, y)
 
 
