@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import PredictionInputError, SingleClassError, UnseenCategoryError
-from .modelling import check_table, outcome_vector
+from .modelling import category_key, check_table, outcome_vector
 
 __all__ = ["InteractionModel", "fit_interaction_model", "subgroup_analysis"]
 
@@ -55,7 +55,7 @@ class InteractionModel:
         columns = [np.ones(len(table))]
         for predictor in self.predictors:
             if predictor in self.categorical:
-                values = table[predictor].astype(str)
+                values = table[predictor].map(category_key)
                 unseen = sorted(set(values) - set(self.levels[predictor]))
                 if unseen:
                     raise UnseenCategoryError(f"{predictor} = {', '.join(unseen)} was not seen in training "
@@ -178,7 +178,7 @@ def fit_interaction_model(table: pd.DataFrame, outcome: str, predictors: Sequenc
     numeric = [p for p in predictors if p not in categorical]
     means = {p: float(pd.to_numeric(table[p]).mean()) for p in numeric}
     scales = {p: float(pd.to_numeric(table[p]).std(ddof=0)) or 1.0 for p in numeric}
-    levels = {p: sorted(table[p].astype(str).unique()) for p in cats}
+    levels = {p: sorted(table[p].map(category_key).unique()) for p in cats}
     terms = ["intercept"] + [t for p in predictors for t in
                              ([f"{p}={lv}" for lv in levels[p][1:]] if p in cats else [p])]
     model = InteractionModel(list(predictors), cats, levels, tuple(treatments), means, scales, terms,
@@ -220,7 +220,7 @@ def subgroup_analysis(table: pd.DataFrame, outcome: str, treatment: str, subgrou
     reference, alternative = treatments
     rows = []
     for column in subgroups:
-        for level, part in table.groupby(table[column].astype(str)):
+        for level, part in table.groupby(table[column].map(category_key)):
             y = part[outcome].to_numpy(dtype=int)
             is_alt = (part[treatment].astype(str) == alternative).to_numpy()
             row = {"subgroup": column, "level": level, "n": len(part),

@@ -32,6 +32,8 @@ from .selection import make_classifier, make_selector, positive_score
 
 __all__ = [
     "NestedCVResult",
+    "category_key",
+    "categories_as_text",
     "check_table",
     "outcome_vector",
     "odds_ratio_table",
@@ -42,6 +44,24 @@ __all__ = [
     "fit_integrated_model",
     "integrated_coefficients",
 ]
+
+
+def category_key(value: Any) -> str:
+    """Text form of a categorical value, the same whether it was read as ``1``, ``1.0`` or ``"1"``."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    if isinstance(value, (np.integer,)):
+        return str(int(value))
+    return str(value).strip()
+
+
+def categories_as_text(table: pd.DataFrame, categorical: Sequence[str]) -> pd.DataFrame:
+    """A copy of ``table`` with its categorical columns as text (see :func:`category_key`)."""
+    table = table.copy()
+    for column in categorical:
+        if column in table.columns:
+            table[column] = table[column].map(category_key)
+    return table
 
 
 def check_table(table: pd.DataFrame, columns: Sequence[str], outcome: str | None = None,
@@ -91,8 +111,9 @@ def _design(table: pd.DataFrame, predictors: Sequence[str], categorical: Sequenc
     numeric = [c for c in predictors if c not in categorical]
     parts = [table[numeric].astype(float)]
     for column in [c for c in predictors if c in categorical]:
-        levels = sorted(table[column].astype(str).unique())
-        dummies = pd.get_dummies(table[column].astype(str), prefix=column, prefix_sep="=", dtype=float)
+        text = table[column].map(category_key)
+        levels = sorted(text.unique())
+        dummies = pd.get_dummies(text, prefix=column, prefix_sep="=", dtype=float)
         parts.append(dummies[[f"{column}={lv}" for lv in levels[1:]]])  # first level = reference
     return pd.concat(parts, axis=1)
 
@@ -314,7 +335,7 @@ def fit_integrated_model(table: pd.DataFrame, y: np.ndarray, predictors: Sequenc
     cats = [p for p in predictors if p in categorical]
     model = Pipeline([("prep", make_preprocessor(numeric, cats, scale=False)),
                       ("model", LogisticRegression(C=np.inf, max_iter=10000))])
-    return model.fit(table[list(predictors)], y)
+    return model.fit(categories_as_text(table[list(predictors)], cats), y)
 
 
 def integrated_coefficients(model: Any) -> tuple[float, dict[str, float]]:

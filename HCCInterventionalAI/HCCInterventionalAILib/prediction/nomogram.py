@@ -39,7 +39,9 @@ class NomogramAxis:
     def contribution(self, value: Any) -> float:
         """``c_v(x)`` on the logit scale."""
         if self.kind == "categorical":
-            key = str(value)
+            from .modelling import category_key
+
+            key = category_key(value)
             if key not in self.level_betas:
                 raise UnseenCategoryError(f"{self.name} = {key} was not seen in training "
                                           f"(known: {', '.join(self.level_betas)}).")
@@ -174,18 +176,21 @@ def draw_nomogram(nomogram: Nomogram, path: str | Path | None = None, labels: Ma
     ax.set_ylim(-rows + 0.3, 1)
     ax.axis("off")
 
-    def axis_line(y: float, label: str, positions: list[float], texts: list[str], length: float = 100) -> None:
-        ax.plot([min(positions + [0]), max(positions + [length])], [y, y], color="black", lw=0.8)
+    def axis_line(y: float, label: str, positions: list[float], texts: list[str], span: tuple[float, float] | None
+                  = None) -> None:
+        start, end = span if span is not None else (min(positions), max(positions))
+        ax.plot([start, end], [y, y], color="black", lw=0.8)
         for position, text in zip(positions, texts, strict=True):
             ax.plot([position, position], [y, y + 0.12], color="black", lw=0.8)
             ax.text(position, y + 0.18, text, ha="center", va="bottom", fontsize=7)
         ax.text(-33, y, label, ha="left", va="center", fontsize=8, weight="bold")
 
-    axis_line(0, "Points", list(np.arange(0, 101, 10.0)), [str(v) for v in range(0, 101, 10)])
+    axis_line(0, "Points", list(np.arange(0, 101, 10.0)), [str(v) for v in range(0, 101, 10)], (0, 100))
     for row, axis in enumerate(nomogram.axes, start=1):
         low = axis.contribution_range()[0]
         if axis.kind == "numeric":
-            ticks = _nice_ticks(axis.low, axis.high)
+            whole = float(axis.low).is_integer() and float(axis.high).is_integer() and axis.high - axis.low <= 6
+            ticks = np.arange(axis.low, axis.high + 1) if whole else _nice_ticks(axis.low, axis.high)
             positions = [(axis.beta * t - low) / scale for t in ticks]
             texts = [f"{t:g}" for t in ticks]
         else:
@@ -197,10 +202,10 @@ def draw_nomogram(nomogram: Nomogram, path: str | Path | None = None, labels: Ma
     max_total = sum((hi - lo) / scale for lo, hi in (a.contribution_range() for a in nomogram.axes))
     total_row = -(len(nomogram.axes) + 1)
     totals = _nice_ticks(0, max_total)
-    axis_line(total_row, "Total points", [100 * t / max_total for t in totals], [f"{t:g}" for t in totals])
+    axis_line(total_row, "Total points", [100 * t / max_total for t in totals], [f"{t:g}" for t in totals], (0, 100))
     probability_ticks = [p for p in (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95)
                          if 0 <= _points_for(nomogram, p) <= max_total]
-    axis_line(total_row - 1, nomogram.outcome_label[:28],
+    axis_line(total_row - 1, "Probability",
               [100 * _points_for(nomogram, p) / max_total for p in probability_ticks],
               [f"{p:g}" for p in probability_ticks])
     if patient_points:

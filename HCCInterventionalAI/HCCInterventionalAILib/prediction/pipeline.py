@@ -40,6 +40,7 @@ from .evaluation import (
 from .interaction import InteractionModel, fit_interaction_model, subgroup_analysis
 from .modelling import (
     NestedCVResult,
+    categories_as_text,
     check_table,
     fit_integrated_model,
     fit_radiomics_score,
@@ -336,10 +337,12 @@ def train_model(request: TrainingRequest, progress: Any | None = None) -> Traini
     integrated = fit_integrated_model(prepared.train, prepared.y_train, integrated_predictors, categorical)
     clinical = fit_integrated_model(prepared.train, prepared.y_train, selected, categorical)
     nomogram = nomogram_from_model(integrated, prepared.train, f"Probability of {columns.outcome}")
-    p_train = integrated.predict_proba(prepared.train[integrated_predictors])[:, 1]
-    p_test = integrated.predict_proba(prepared.test[integrated_predictors])[:, 1]
-    others = {"clinical": (clinical.predict_proba(prepared.train[selected])[:, 1],
-                           clinical.predict_proba(prepared.test[selected])[:, 1])}
+    train_text = categories_as_text(prepared.train, categorical)
+    test_text = categories_as_text(prepared.test, categorical)
+    p_train = integrated.predict_proba(train_text[integrated_predictors])[:, 1]
+    p_test = integrated.predict_proba(test_text[integrated_predictors])[:, 1]
+    others = {"clinical": (clinical.predict_proba(train_text[selected])[:, 1],
+                           clinical.predict_proba(test_text[selected])[:, 1])}
     if radiomics_model is not None:
         others["radiomics_score"] = (prepared.train[RAD_SCORE].to_numpy(), prepared.test[RAD_SCORE].to_numpy())
     steps[4].update(0.0, "Evaluation on the held-out test set")
@@ -373,7 +376,7 @@ def train_model(request: TrainingRequest, progress: Any | None = None) -> Traini
         }
     all_table = pd.concat([prepared.train, prepared.test])
     prepared.table = all_table
-    p_all = integrated.predict_proba(all_table[integrated_predictors])[:, 1]
+    p_all = integrated.predict_proba(categories_as_text(all_table, categorical)[integrated_predictors])[:, 1]
     survival = _survival_stage(prepared, p_all, evaluation["threshold"]["threshold"],
                                None if recommendations is None else recommendations["group"])
     steps[5].update(1.0, "Done")
@@ -384,7 +387,8 @@ def train_model(request: TrainingRequest, progress: Any | None = None) -> Traini
         evaluation["test_metrics"], evaluation["calibration"], evaluation["decision_curve"], survival,
         None if nested is None else nested.table, interaction_summary, recommendations, subgroups)
     result.models = {"integrated": integrated, "radiomics_score": radiomics_model, "nomogram": nomogram,
-                     "interaction": interaction_model, "clinical": clinical}
+                     "interaction": interaction_model, "clinical": clinical, "y_test": prepared.y_test,
+                     "test_scores": {"integrated": p_test, **{k: v[1] for k, v in others.items()}}}
     result.card = build_model_card(request, result)
     return result
 
@@ -489,7 +493,8 @@ def predict_patient(model: Any, clinical: Mapping[str, Any], radiomics: Mapping[
             rad_score = float(model.radiomics_score.decision_function(row.astype(float))[0])
         values[RAD_SCORE] = rad_score
     points = model.nomogram.points(values)  # checks missing values and unseen categories with clear messages
-    frame = pd.DataFrame([{p: values[p] for p in model.predictors}])
+    categorical = [a.name for a in model.nomogram.axes if a.kind == "categorical"]
+    frame = categories_as_text(pd.DataFrame([{p: values[p] for p in model.predictors}]), categorical)
     probability = float(model.integrated.predict_proba(frame)[:, 1][0])
     threshold = float(model.card["performance"]["threshold"]["threshold"])
     recommendation = None
