@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from packaging_lists import MODULES, ROOT, expected_lists  # noqa: E402  (not a test module: no pytest)
+from packaging_lists import HOSTED_MODULES, MODULES, ROOT, expected_lists, hosted_lists  # noqa: E402  (no pytest)
 
 TEMPLATE = """#-----------------------------------------------------------------------------
 set(MODULE_NAME {module})
@@ -55,12 +55,39 @@ def fmt(paths, module):
     return "\n".join(out)
 
 
+HOSTED_TEMPLATE = """
+#-----------------------------------------------------------------------------
+# {name}: a second module in this folder, using the same library (Testing/packaging_lists.py: HOSTED_MODULES).
+set({name}_PYTHON_SCRIPTS
+{scripts}
+  )
+
+set({name}_PYTHON_RESOURCES
+{resources}
+  )
+
+slicerMacroBuildScriptedModule(
+  NAME {name}
+  SCRIPTS ${{{name}_PYTHON_SCRIPTS}}
+  RESOURCES ${{{name}_PYTHON_RESOURCES}}
+  WITH_GENERIC_TESTS
+  )
+
+if(BUILD_TESTING)
+  slicer_add_python_unittest(SCRIPT {name}.py)
+endif()
+"""
+
+
 for module in sys.argv[1:] or MODULES:
     scripts, resources = expected_lists(module)
     # template order: icon, UI, requirements first
     first = [r for r in resources if r.startswith("Resources/")]
     rest = [r for r in resources if not r.startswith("Resources/")]
-    (ROOT / module / "CMakeLists.txt").write_text(
-        TEMPLATE.format(module=module, scripts=fmt(scripts, module), resources=fmt(first + rest, module))
-    )
+    text = TEMPLATE.format(module=module, scripts=fmt(scripts, module), resources=fmt(first + rest, module))
+    for name in sorted(n for n, (host, _) in HOSTED_MODULES.items() if host == module):
+        _, own_scripts, own_resources = hosted_lists(name)
+        text += HOSTED_TEMPLATE.format(name=name, scripts="\n".join(f"  {p}" for p in own_scripts),
+                                       resources="\n".join(f"  {p}" for p in own_resources))
+    (ROOT / module / "CMakeLists.txt").write_text(text)
     print(module, len(scripts), len(resources))
