@@ -43,7 +43,6 @@ ALLOWED_SKOPS_TYPES = frozenset({
     "sklearn.preprocessing._encoders.OneHotEncoder",
     "sklearn.preprocessing._data.StandardScaler",
     "sklearn.linear_model._logistic.LogisticRegression",
-    "sklearn.linear_model._logistic.LogisticRegressionCV",
     "sklearn.utils._bunch.Bunch",
     "numpy.dtype",
     "numpy.ndarray",

@@ -230,10 +230,11 @@ def subgroup_analysis(table: pd.DataFrame, outcome: str, treatment: str, subgrou
             usable = is_alt.any() and (~is_alt).any() and 0 < y.sum() < len(y)
             if usable:
                 try:
-                    fit = sm.Logit(y, sm.add_constant(is_alt.astype(float))).fit(disp=0)
-                    ci = np.asarray(fit.conf_int())[1]
-                    row.update(odds_ratio=float(np.exp(fit.params[1])), ci_low=float(np.exp(ci[0])),
-                               ci_high=float(np.exp(ci[1])), p_value=float(fit.pvalues[1]))
+                    with np.errstate(over="ignore"):  # a separated tiny subgroup: infinite CI bound
+                        fit = sm.Logit(y, sm.add_constant(is_alt.astype(float))).fit(disp=0)
+                        ci = np.asarray(fit.conf_int())[1]
+                        row.update(odds_ratio=float(np.exp(fit.params[1])), ci_low=float(np.exp(ci[0])),
+                                   ci_high=float(np.exp(ci[1])), p_value=float(fit.pvalues[1]))
                 except (np.linalg.LinAlgError, ValueError, Exception):  # noqa: BLE001 - separation in a tiny group
                     pass
             rows.append(row)

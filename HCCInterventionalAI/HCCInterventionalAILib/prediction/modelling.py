@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -284,14 +285,25 @@ def nested_cross_validation(X: pd.DataFrame, y: np.ndarray, *, categorical: Sequ
     return NestedCVResult(pd.DataFrame(rows), oof, chosen)
 
 
+def _neg_log_loss(estimator: Any, X: Any, y: Any) -> float:
+    """Mean log-likelihood of a binary classifier (scikit-learn scorer signature, without its per-call checks)."""
+    p = np.clip(estimator.predict_proba(X)[:, 1], 1e-12, 1 - 1e-12)
+    y = np.asarray(y, dtype=float)
+    return float(np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
 def fit_radiomics_score(X: pd.DataFrame, y: np.ndarray, seed: int = 0, folds: int = 5) -> Any:
-    """LASSO radiomics score: ``StandardScaler → LogisticRegressionCV(L1)``; the score is its linear predictor.
+    """LASSO radiomics score: ``StandardScaler → L1 logistic regression``; the score is its linear predictor.
+
+    The penalty ``C`` is chosen by stratified ``folds``-fold cross-validated log-likelihood over 8 values
+    (``LogisticRegressionCV``); the returned pipeline is refitted on all rows with that ``C`` and holds only a
+    scaler and a ``LogisticRegression``.
 
     Args:
         X: radiomics features (numeric).
         y: 0/1 outcome.
         seed: random seed of the solver.
-        folds: stratified folds choosing the penalty.
+        folds: folds choosing the penalty.
 
     Returns:
         A fitted scikit-learn pipeline; ``decision_function`` gives the radiomics score.
@@ -299,18 +311,19 @@ def fit_radiomics_score(X: pd.DataFrame, y: np.ndarray, seed: int = 0, folds: in
     Raises:
         PredictionInputError: invalid features (missing values, constant columns).
     """
-    from sklearn.linear_model import LogisticRegressionCV
+    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
     check_table(X, list(X.columns), name="radiomics table")
-    import inspect
-
-    # cv given as a number (stratified, unshuffled folds) so the saved model holds no splitter object
-    options = {"use_legacy_attributes": False} if "use_legacy_attributes" in inspect.signature(
-        LogisticRegressionCV).parameters else {}
-    lasso = LogisticRegressionCV(Cs=np.logspace(-2.5, 0.5, 12), l1_ratios=(1.0,), solver="saga", cv=folds,
-                                 scoring="neg_log_loss", max_iter=5000, random_state=seed, **options)
+    scaled = StandardScaler().fit_transform(X)
+    search = LogisticRegressionCV(Cs=np.logspace(-2.5, 0.5, 8), l1_ratios=(1.0,), solver="liblinear", cv=folds,
+                                  scoring=_neg_log_loss, max_iter=5000, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # attribute layout change announced for scikit-learn 1.10
+        search.fit(scaled, y)
+    chosen = float(np.ravel(search.C_)[0])
+    lasso = LogisticRegression(l1_ratio=1.0, solver="liblinear", C=chosen, max_iter=5000, random_state=seed)
     return Pipeline([("scale", StandardScaler()), ("lasso", lasso)]).fit(X, y)
 
 
@@ -334,7 +347,7 @@ def fit_integrated_model(table: pd.DataFrame, y: np.ndarray, predictors: Sequenc
     numeric = [p for p in predictors if p not in categorical]
     cats = [p for p in predictors if p in categorical]
     model = Pipeline([("prep", make_preprocessor(numeric, cats, scale=False)),
-                      ("model", LogisticRegression(C=np.inf, max_iter=10000))])
+                      ("model", LogisticRegression(C=np.inf, solver="newton-cholesky", max_iter=1000))])
     return model.fit(categories_as_text(table[list(predictors)], cats), y)
 
 
