@@ -7,7 +7,7 @@ from typing import Any
 __all__ = ["prediction_demo_step", "DEMO_COHORT_SIZE"]
 
 #: Patients of the synthetic demo cohort for each demo size.
-DEMO_COHORT_SIZE = {"standard": 500, "small": 240}
+DEMO_COHORT_SIZE = {"standard": 500, "small": 200}
 
 
 def _round(value: Any, digits: int = 4) -> Any:
@@ -39,8 +39,9 @@ def prediction_demo_step(context: Any) -> None:
     request = TrainingRequest(
         cohort.table, cohort.columns, interaction_predictors=("afp_gt_400", "pvtt", "tumour_size_cm", "ecog"),
         selectors=("lasso", "mrmr", "rfe") if not small else ("lasso",),
-        classifiers=("logistic", "svm", "random_forest", "xgboost") if not small else ("logistic", "xgboost"),
-        outer_folds=5 if not small else 3, seed=11, name="synthetic-demo-response-model", synthetic=True,
+        classifiers=("logistic", "svm", "random_forest", "xgboost") if not small else ("logistic",),
+        outer_folds=5 if not small else 3, inner_folds=3 if not small else 2, seed=11,
+        name="synthetic-demo-response-model", synthetic=True,
         data_description=cohort.note)
     result = train_model(request, progress=context.progress)
     folder = context.output_dir / "prediction"
