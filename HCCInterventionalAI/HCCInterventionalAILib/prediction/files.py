@@ -37,7 +37,8 @@ def write_training_outputs(result: Any, folder: str | Path) -> dict[str, Path]:
                                     interaction=models.get("interaction"))}
     (folder / "results.json").write_text(json.dumps(result.to_dict(), indent=2))
     paths["results"] = folder / "results.json"
-    for name in ("performance", "univariable", "multivariable", "nested_cv", "recommendations", "subgroups"):
+    for name in ("performance", "univariable", "multivariable", "nested_cv", "recommendations", "subgroups",
+                 "shap_importance"):
         frame = getattr(result, name)
         if frame is not None:
             frame.to_csv(folder / f"{name}.csv", index=False)
