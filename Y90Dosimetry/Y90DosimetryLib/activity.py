@@ -76,7 +76,10 @@ def _fraction(value: float, what: str) -> float:
 
 
 def _check_lsf(lung_shunt_fraction: float) -> float:
-    lsf = float(lung_shunt_fraction)
+    try:
+        lsf = float(lung_shunt_fraction)
+    except (TypeError, ValueError):
+        raise LungShuntError(f"Lung shunt fraction must be a number in [0, 1), got {lung_shunt_fraction!r}") from None
     if not math.isfinite(lsf) or lsf < 0 or lsf >= 1:
         raise LungShuntError(f"Lung shunt fraction must be in [0, 1), got {lung_shunt_fraction}")
     return lsf

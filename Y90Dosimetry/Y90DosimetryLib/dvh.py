@@ -40,11 +40,15 @@ __all__ = [
     "DEFAULT_D_LEVELS",
     "DEFAULT_V_LEVELS_GY",
     "MAX_DVH_BINS",
+    "MAX_DOSE_GY",
     "dvh_figure",
 ]
 
 DEFAULT_D_LEVELS: tuple[float, ...] = (2, 50, 70, 90, 98)
 DEFAULT_V_LEVELS_GY: tuple[float, ...] = (100, 205)
+#: Largest dose (Gy) the statistics accept: far above any voxel dose (1 GBq in one 1 mm³ voxel gives 5·10⁷ Gy),
+#: low enough that sums of squares cannot overflow.
+MAX_DOSE_GY = 1e12
 #: Most bins a cumulative DVH may have (memory guard against a bin width in the wrong unit).
 MAX_DVH_BINS = 1_000_000
 
@@ -72,6 +76,8 @@ def _checked_doses(doses: np.ndarray, name: str = "dose") -> np.ndarray:
     require_finite(d, f"dose in '{name}'", error=NonFiniteValuesError)
     if d.min() < 0:
         raise Y90InputError(f"Dose in '{name}' has negative values (minimum {d.min():g} Gy): an absorbed dose is ≥ 0")
+    if d.max() > MAX_DOSE_GY:
+        raise Y90InputError(f"Dose in '{name}' reaches {d.max():g} Gy, above {MAX_DOSE_GY:g} Gy: check the units")
     return d
 
 
