@@ -78,6 +78,9 @@ def prediction_demo_step(context: Any) -> None:
         "selected_predictors": result.selected_predictors, "integrated_predictors": result.integrated_predictors,
         "test_auc": {m: {"auc": float(r["auc"]), "ci_low": float(r["ci_low"]), "ci_high": float(r["ci_high"])}
                      for m, r in test.iterrows()},
+        "performance": result.performance.to_dict(orient="records"),
+        "subgroups": None if result.subgroups is None else
+        result.subgroups.astype(object).where(result.subgroups.notna(), None).to_dict(orient="records"),
         "nested_cv": None if result.nested_cv is None else result.nested_cv[["model", "auc", "ci_low", "ci_high"]]
         .to_dict(orient="records"),
         "threshold": result.threshold["threshold"],
