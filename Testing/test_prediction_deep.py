@@ -90,3 +90,20 @@ def test_cnn_learns_a_bright_lesion_and_grad_cam_points_at_it():
     peaks = np.array([np.unravel_index(np.argmax(m), m.shape) for m in maps])
     distance = np.abs(peaks - centres[y_test == 1]).max(axis=1)
     assert (distance <= 8).mean() > 0.7
+
+
+@pytest.mark.gpu
+def test_cnn_scores_agree_on_cuda_and_cpu():
+    """The same trained CNN gives the same scores on CUDA as on the CPU (float32 tolerance)."""
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    from HCCInterventionalAILib.prediction.deep import cnn_scores, train_cnn
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(64, 32, 32)).astype(np.float32)
+    y = rng.integers(0, 2, 64)
+    model, _ = train_cnn(x, y, epochs=1, device="cuda", channels=(8, 16, 16, 32))
+    on_gpu = cnn_scores(model, x, device="cuda")
+    on_cpu = cnn_scores(model.cpu(), x, device="cpu")
+    assert on_gpu == pytest.approx(on_cpu, abs=1e-3)
