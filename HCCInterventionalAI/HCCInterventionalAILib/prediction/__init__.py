@@ -8,13 +8,16 @@ Submodules (import them directly; this package imports nothing heavy):
 * :mod:`.selection`, :mod:`.modelling` — LASSO / mRMR / RFE selectors, classifiers, nested cross-validation,
   odds ratios, radiomics score, integrated model;
 * :mod:`.interaction` — the main-effect + treatment-interaction model, Maintain/Alter, subgroups;
+* :mod:`.explain` — SHAP values (exact for the logistic model, XGBoost's TreeSHAP for trees);
+* :mod:`.deep` — seed-004 slice preprocessing, small 2D CNN score, Grad-CAM (torch/MONAI, lazy);
 * :mod:`.nomogram` — points, probability and the nomogram figure;
 * :mod:`.artefact` — saved models (skops + JSON, model card, SHA-256, type allow-list);
 * :mod:`.pipeline` — ``TrainingRequest`` → ``train_model`` → ``TrainingResult``; ``predict_patient``;
 * :mod:`.files`, :mod:`.plots`, :mod:`.to_scene`, :mod:`.cli`, :mod:`.demo` — outputs, figures, MRML nodes,
   ``hccai train-model`` / ``hccai predict``, the ``70-prediction`` demo step.
 
-Needs the ``prediction`` extra: scikit-learn, statsmodels, lifelines, skops, xgboost-cpu.
+Needs the ``prediction`` extra: scikit-learn, statsmodels, lifelines, skops, xgboost-cpu (SHAP values are
+computed without the ``shap`` package, whose ``slicer`` dependency would shadow slicer-core; see :mod:`.explain`).
 """
 
 from __future__ import annotations

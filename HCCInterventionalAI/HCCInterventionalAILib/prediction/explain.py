@@ -1,10 +1,14 @@
-"""SHAP explanations of tabular models (the ``shap`` package; Lundberg & Lee, NeurIPS 2017).
+"""SHAP explanations of tabular models (Lundberg & Lee, NeurIPS 2017), without the ``shap`` package.
 
-* Logistic (integrated) models: ``shap.LinearExplainer`` with an independent masker on the model's design
-  matrix. For a linear model with independent features the values are ``φ_j = β_j (x_j − E[x_j])`` on the
-  log-odds scale, and ``E[f] + Σ_j φ_j = f(x)`` (local accuracy).
-* Tree models (XGBoost, random forest): ``shap.TreeExplainer`` (Lundberg et al., Nat. Mach. Intell. 2:56–67,
-  2020), on the model's margin (log-odds for XGBoost).
+The ``shap`` package depends on an unrelated PyPI package named ``slicer`` that replaces the MRML library's
+``slicer`` module (slicer-core) in the same environment, so it cannot be installed beside this project:
+
+* logistic (integrated) models: exact SHAP values on the log-odds scale with an interventional (independent)
+  background, ``φ_j = β_j (x_j − E_background[x_j])`` per design term, ``E[f] = β0 + Σ_j β_j E[x_j]``; for a
+  linear model these are the Shapley values of ``v(S) = E_background[f(x_S, X_{S̄})]`` (Štrumbelj & Kononenko,
+  Knowl. Inf. Syst. 41:647–665, 2014; Lundberg & Lee 2017, "Linear SHAP");
+* XGBoost models: XGBoost's own TreeSHAP (``Booster.predict(pred_contribs=True)``; Lundberg et al., Nat. Mach.
+  Intell. 2:56–67, 2020) on the margin (log-odds).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ __all__ = ["linear_shap", "tree_shap", "mean_absolute_shap"]
 
 
 def linear_shap(model: Any, background: pd.DataFrame, rows: pd.DataFrame) -> tuple[pd.DataFrame, float]:
-    """SHAP values of an integrated-model pipeline (``prep → LogisticRegression``) on the log-odds scale.
+    """Exact SHAP values of an integrated-model pipeline (``prep → LogisticRegression``) on the log-odds scale.
 
     Args:
         model: fitted pipeline from :func:`~.modelling.fit_integrated_model`.
@@ -26,42 +30,33 @@ def linear_shap(model: Any, background: pd.DataFrame, rows: pd.DataFrame) -> tup
         rows: rows to explain.
 
     Returns:
-        ``(values, expected_value)``: one column per design term (``name`` or ``name=level``).
+        ``(values, expected_value)``: one column per design term (``name`` or ``name=level``); each row's values
+        sum to ``f(x) − expected_value``.
     """
-    import shap
-
-    from .modelling import _term_name
+    from .modelling import _term_name, categories_as_text
 
     prep, logistic = model.named_steps["prep"], model.named_steps["model"]
     categorical = [c for name, _, columns in prep.transformers_ if name == "categorical" for c in columns]
-    from .modelling import categories_as_text
-
     design_background = prep.transform(categories_as_text(background, categorical))
     design_rows = prep.transform(categories_as_text(rows, categorical))
-    explainer = shap.LinearExplainer(logistic, shap.maskers.Independent(design_background,
-                                                                       max_samples=len(design_background)))
-    values = np.asarray(explainer.shap_values(design_rows))
+    beta = logistic.coef_[0]
+    mean = design_background.mean(axis=0)
+    values = (design_rows - mean) * beta
     names = [_term_name(prep, str(n)) for n in prep.get_feature_names_out()]
-    return pd.DataFrame(values, columns=names, index=rows.index), float(np.ravel(explainer.expected_value)[0])
+    expected = float(logistic.intercept_[0] + mean @ beta)
+    return pd.DataFrame(values, columns=names, index=rows.index), expected
 
 
 def tree_shap(model: Any, rows: np.ndarray | pd.DataFrame) -> tuple[np.ndarray, float]:
-    """TreeSHAP values of a fitted tree ensemble (XGBoost or scikit-learn) on its margin output.
+    """TreeSHAP values of a fitted XGBoost classifier on its margin, computed by XGBoost.
 
     Returns:
-        ``(values, expected_value)``; for a binary scikit-learn forest, the values of the event class.
+        ``(values (n, features), expected_value)``.
     """
-    import shap
+    import xgboost
 
-    explainer = shap.TreeExplainer(model)
-    values = explainer.shap_values(rows)
-    expected = np.ravel(explainer.expected_value)
-    if isinstance(values, list):  # older shap: one array per class
-        values, expected = values[1], expected[1:]
-    values = np.asarray(values)
-    if values.ndim == 3:  # (rows, features, classes)
-        values, expected = values[..., 1], expected[1:]
-    return values, float(expected[0])
+    contributions = model.get_booster().predict(xgboost.DMatrix(np.asarray(rows, dtype=float)), pred_contribs=True)
+    return contributions[:, :-1], float(contributions[0, -1])
 
 
 def mean_absolute_shap(values: pd.DataFrame) -> pd.DataFrame:

@@ -387,12 +387,9 @@ def train_model(request: TrainingRequest, progress: Any | None = None) -> Traini
         {**evaluation["delong"], "bootstrap_test_auc": evaluation["bootstrap_test_auc"]}, evaluation["threshold"],
         evaluation["test_metrics"], evaluation["calibration"], evaluation["decision_curve"], survival,
         None if nested is None else nested.table, interaction_summary, recommendations, subgroups)
-    try:  # SHAP of the integrated model on the test set (optional package "shap")
-        from .explain import linear_shap, mean_absolute_shap
+    from .explain import linear_shap, mean_absolute_shap  # SHAP of the integrated model on the test set
 
-        result.shap_importance = mean_absolute_shap(linear_shap(integrated, prepared.train, prepared.test)[0])
-    except ImportError:
-        result.shap_importance = None
+    result.shap_importance = mean_absolute_shap(linear_shap(integrated, prepared.train, prepared.test)[0])
     result.models = {"integrated": integrated, "radiomics_score": radiomics_model, "nomogram": nomogram,
                      "interaction": interaction_model, "clinical": clinical, "y_test": prepared.y_test,
                      "test_scores": {"integrated": p_test, **{k: v[1] for k, v in others.items()}}}
