@@ -64,7 +64,7 @@ def test_nested_cv_finds_planted_signal_with_every_classifier():
     columns = cohort.columns
     X = cohort.table[[*columns.predictors, *columns.radiomics]]
     result = nested_cross_validation(X, cohort.table[columns.outcome].to_numpy(), categorical=list(columns.categorical),
-                                     selectors=["lasso"], outer_folds=3, inner_folds=3, seed=1)
+                                     selectors=["lasso"], outer_folds=3, inner_folds=2, seed=1)
     assert set(result.table["classifier"]) == {"logistic", "svm", "random_forest", "xgboost"}
     assert (result.table["ci_low"] > 0.5).all(), result.table
 
