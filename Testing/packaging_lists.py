@@ -8,19 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["HOSTED_MODULES", "IGNORED_DIRS", "IGNORED_SUFFIXES", "MODULES", "ROOT", "expected_lists",
-           "hosted_lists", "package_files"]
+__all__ = ["IGNORED_DIRS", "IGNORED_SUFFIXES", "MODULES", "ROOT", "expected_lists", "package_files"]
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULES = ["HCCInterventionalAI", "AblationSimulator", "Y90Dosimetry"]
-
-#: Modules whose file lives in another module's folder and uses its library (their own
-#: ``slicerMacroBuildScriptedModule`` call in the host's CMakeLists.txt): name -> (host, own resources).
-HOSTED_MODULES: dict[str, tuple[str, list[str]]] = {
-    "HCCResponsePrediction": ("HCCInterventionalAI", ["Resources/Icons/HCCResponsePrediction.png",
-                                                      "Resources/UI/HCCResponsePrediction.ui",
-                                                      "Resources/requirements-prediction.txt"]),
-}
 
 #: Files that are never packaged.
 IGNORED_DIRS = {"__pycache__", ".pytest_cache", ".ruff_cache"}
@@ -44,14 +35,6 @@ def expected_lists(module: str) -> tuple[list[str], list[str]]:
     base = ROOT / module
     lib = base / f"{module}Lib"
     scripts = [f"{module}.py"] + [p.relative_to(base).as_posix() for p in package_files(lib) if p.suffix == ".py"]
-    hosted = {r for host, own in HOSTED_MODULES.values() if host == module for r in own}
     resources = [p.relative_to(base).as_posix() for p in package_files(base / "Resources")]
-    resources = [r for r in resources if r not in hosted]
     resources += [p.relative_to(base).as_posix() for p in package_files(lib) if p.suffix != ".py"]
     return scripts, resources
-
-
-def hosted_lists(name: str) -> tuple[str, list[str], list[str]]:
-    """(host folder, SCRIPTS, RESOURCES) of a hosted module (see :data:`HOSTED_MODULES`)."""
-    host, resources = HOSTED_MODULES[name]
-    return host, [f"{name}.py"], list(resources)

@@ -18,7 +18,7 @@ import struct
 from pathlib import Path
 
 import pytest
-from packaging_lists import HOSTED_MODULES, MODULES, ROOT, expected_lists, hosted_lists
+from packaging_lists import MODULES, ROOT, expected_lists
 from packaging_lists import package_files as _files
 
 
@@ -74,28 +74,22 @@ def _expand(tokens: list[str], variables: dict[str, list[str]]) -> list[str]:
     return out
 
 
-def module_cmake_lists(module: str, folder: str | None = None) -> tuple[str, list[str], list[str], str]:
-    """(NAME, SCRIPTS, RESOURCES, raw text) of a module's ``slicerMacroBuildScriptedModule`` call.
-
-    ``folder`` is the module's folder when it is hosted in another module's folder (``HOSTED_MODULES``); each
-    folder has one call for its own module plus one per hosted module.
-    """
-    folder = folder or module
-    text = _strip_comments((ROOT / folder / "CMakeLists.txt").read_text(encoding="utf-8"))
+def module_cmake_lists(module: str) -> tuple[str, list[str], list[str], str]:
+    """(NAME, SCRIPTS, RESOURCES, raw text) of a module's ``slicerMacroBuildScriptedModule`` call."""
+    text = _strip_comments((ROOT / module / "CMakeLists.txt").read_text(encoding="utf-8"))
     variables = _variables(text)
     calls = _calls(text, "slicerMacroBuildScriptedModule")
-    hosted = [name for name, (host, _) in HOSTED_MODULES.items() if host == folder]
-    assert len(calls) == 1 + len(hosted), (
-        f"{folder}/CMakeLists.txt must call slicerMacroBuildScriptedModule once per module ({[folder, *hosted]})")
-
-    def call_name(call: list[str]) -> str:
-        return _expand(call[call.index("NAME") + 1:call.index("NAME") + 2], variables)[0] if "NAME" in call else ""
-
-    matching = [call for call in calls if call_name(call) == module]
-    assert len(matching) == 1, f"{folder}/CMakeLists.txt must call slicerMacroBuildScriptedModule(NAME {module}) once"
+    # One call for the folder's module; further calls only for other module files in the same folder
+    # (e.g. HCCRadiomics.py beside HCCInterventionalAI.py), each building just its own script.
+    own = [c for c in calls if c[c.index("NAME") + 1] == "${MODULE_NAME}"] if calls else []
+    assert len(own) == 1, f"{module}/CMakeLists.txt must call slicerMacroBuildScriptedModule once for itself"
+    for other in (c for c in calls if c is not own[0]):
+        name = other[other.index("NAME") + 1]
+        assert (ROOT / module / f"{name}.py").is_file() and other[other.index("SCRIPTS") + 1] == f"{name}.py"
+        assert "RESOURCES" not in other, f"{name}: its resources are installed by the {module} call"
     sections: dict[str, list[str]] = {}
     current = None
-    for token in matching[0]:
+    for token in own[0]:
         if token in {"NAME", "SCRIPTS", "RESOURCES", "WITH_GENERIC_TESTS", "WITH_SUBDIR", "VERBOSE"}:
             current = token
             sections.setdefault(token, [])
@@ -326,16 +320,3 @@ def test_installed_layout_finds_the_shared_resources(tmp_path):
     assert all(path.startswith(str(modules_dir)) for path in found["files"]), found["files"]
     assert found["schema"] and found["cards"] and found["presets"], found
     assert found["glass"] == "glass"
-
-
-@pytest.mark.parametrize("name", sorted(HOSTED_MODULES))
-def test_hosted_module_cmake_lists(name):
-    """A module hosted in another module's folder has its own call with its file and its own resources."""
-    host, want_scripts, want_resources = hosted_lists(name)
-    listed_name, scripts, resources, text = module_cmake_lists(name, host)
-    assert listed_name == name
-    assert sorted(scripts) == sorted(want_scripts)
-    assert sorted(resources) == sorted(want_resources)
-    for path in [*want_scripts, *want_resources]:
-        assert (ROOT / host / path).is_file(), f"{host}/{path} is missing"
-    assert re.search(rf"slicer_add_python_unittest\(\s*SCRIPT\s+{name}\.py\s*\)", text)

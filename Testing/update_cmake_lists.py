@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from packaging_lists import HOSTED_MODULES, MODULES, ROOT, expected_lists, hosted_lists  # noqa: E402  (no pytest)
+from packaging_lists import MODULES, ROOT, expected_lists  # noqa: E402  (not a test module: no pytest)
 
 TEMPLATE = """#-----------------------------------------------------------------------------
 set(MODULE_NAME {module})
@@ -30,14 +30,14 @@ slicerMacroBuildScriptedModule(
   RESOURCES ${{MODULE_PYTHON_RESOURCES}}
   WITH_GENERIC_TESTS
   )
-
+{extra_modules}
 #-----------------------------------------------------------------------------
 if(BUILD_TESTING)
 
   # Register the unittest subclass in the main script as a ctest.
   # Note that the test will also be available at runtime.
   slicer_add_python_unittest(SCRIPT ${{MODULE_NAME}}.py)
-
+{extra_tests}
   # Additional build-time testing
   add_subdirectory(Testing)
 endif()
@@ -55,28 +55,21 @@ def fmt(paths, module):
     return "\n".join(out)
 
 
-HOSTED_TEMPLATE = """
+EXTRA_MODULE = """
 #-----------------------------------------------------------------------------
-# {name}: a second module in this folder, using the same library (Testing/packaging_lists.py: HOSTED_MODULES).
-set({name}_PYTHON_SCRIPTS
-{scripts}
-  )
-
-set({name}_PYTHON_RESOURCES
-{resources}
-  )
-
+# {name}: another scripted module in this folder, on the same library; its icon and .ui are in the
+# RESOURCES above (installed once, beside both module files).
 slicerMacroBuildScriptedModule(
   NAME {name}
-  SCRIPTS ${{{name}_PYTHON_SCRIPTS}}
-  RESOURCES ${{{name}_PYTHON_RESOURCES}}
+  SCRIPTS {name}.py
   WITH_GENERIC_TESTS
   )
-
-if(BUILD_TESTING)
-  slicer_add_python_unittest(SCRIPT {name}.py)
-endif()
 """
+
+
+def extra_modules(module):
+    """Other scripted modules in the folder: top-level ``<Name>.py`` files besides ``<module>.py``."""
+    return sorted(p.stem for p in (ROOT / module).glob("*.py") if p.stem != module and p.stem[:1].isupper())
 
 
 for module in sys.argv[1:] or MODULES:
@@ -84,10 +77,9 @@ for module in sys.argv[1:] or MODULES:
     # template order: icon, UI, requirements first
     first = [r for r in resources if r.startswith("Resources/")]
     rest = [r for r in resources if not r.startswith("Resources/")]
-    text = TEMPLATE.format(module=module, scripts=fmt(scripts, module), resources=fmt(first + rest, module))
-    for name in sorted(n for n, (host, _) in HOSTED_MODULES.items() if host == module):
-        _, own_scripts, own_resources = hosted_lists(name)
-        text += HOSTED_TEMPLATE.format(name=name, scripts="\n".join(f"  {p}" for p in own_scripts),
-                                       resources="\n".join(f"  {p}" for p in own_resources))
-    (ROOT / module / "CMakeLists.txt").write_text(text)
+    (ROOT / module / "CMakeLists.txt").write_text(
+        TEMPLATE.format(module=module, scripts=fmt(scripts, module), resources=fmt(first + rest, module),
+                        extra_modules="".join(EXTRA_MODULE.format(name=n) for n in extra_modules(module)),
+                        extra_tests="".join(f"  slicer_add_python_unittest(SCRIPT {n}.py)\n" for n in extra_modules(module)))
+    )
     print(module, len(scripts), len(resources))
