@@ -105,19 +105,19 @@ def test_perfusion_drains_energy_and_fixed_boundary_is_not_conservative():
 def test_arrhenius_time_to_omega_one_at_constant_temperature():
     """Hand calculation, liver constants A = 7.39e39 s⁻¹, Ea = 2.577e5 J/mol, R = 8.314462618 J/mol/K.
 
-    At 60 °C: Ea/(R·333.15 K) = 257700 / 2770.02 = 93.0318; ln A = 91.7985; rate = exp(−1.2333) = 0.29132 s⁻¹,
-    so Ω = 1 after 1/0.29132 = 3.43 s. At 70 °C (343.15 K): Ea/RT = 90.3206, rate = exp(1.4779) = 4.3838 s⁻¹,
-    Ω = 1 after 0.228 s.
+    At 60 °C: Ea/(R·333.15 K) = 257700 / 2769.96 = 93.0337; ln A = 91.8009; rate = exp(−1.2328) = 0.29148 s⁻¹,
+    so Ω = 1 after 1/0.29148 = 3.4308 s. At 70 °C (343.15 K): Ea/RT = 90.3226, rate = exp(1.4784) = 4.3859 s⁻¹,
+    Ω = 1 after 0.22800 s.
     """
     dt = 0.01
-    for temp, t_hand in ((60.0, 3.4326), (70.0, 0.22811)):
+    for temp, t_hand in ((60.0, 3.4308), (70.0, 0.22800)):
         steps = int(round(t_hand / dt))
         assert float(arrhenius_damage(np.full(steps, temp), dt)) == pytest.approx(1.0, rel=0.01)
     assert LIVER_ARRHENIUS_A_PER_S == 7.39e39 and LIVER_ARRHENIUS_EA_J_PER_MOL == 2.577e5
-    # the solver accumulates the same integral: a fixed voxel at 60 °C for 3.4326 s
+    # the solver accumulates the same integral: a fixed voxel at 60 °C for 3.4308 s
     fixed = np.full((3, 3, 3), np.nan)
     fixed[1, 1, 1] = 60.0
-    res = simulate_bioheat(np.zeros((3, 3, 3)), 3.4326, tissue=TISSUE_PRESETS["liver"], spacing_mm=(1, 1, 1),
+    res = simulate_bioheat(np.zeros((3, 3, 3)), 3.4308, tissue=TISSUE_PRESETS["liver"], spacing_mm=(1, 1, 1),
                            fixed_temperature=fixed, device="cpu", time_step_s=0.01)
     assert res.damage_omega[1, 1, 1] == pytest.approx(1.0, rel=0.01)
 
