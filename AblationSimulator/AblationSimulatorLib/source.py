@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,8 +30,15 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from HCCInterventionalAILib.imaging import Geometry
 
     from .applicator import Applicator
+    from .bioheat import BioheatResult
 
-__all__ = ["SourceModel", "source_profile", "applicator_power_density", "DEFAULT_SOURCE_SIGMA_MM"]
+__all__ = [
+    "SourceModel",
+    "source_profile",
+    "applicator_power_density",
+    "simulate_applicators",
+    "DEFAULT_SOURCE_SIGMA_MM",
+]
 
 #: Width σ of the Gaussian blur of the line source (mm).
 DEFAULT_SOURCE_SIGMA_MM = 2.0
@@ -115,3 +122,26 @@ def applicator_power_density(
         norm = profile.sum() * voxel_m3
         total += (model.effective_power_w / norm) * profile.reshape(shape)
     return total
+
+
+def simulate_applicators(
+    geometry: Geometry,
+    sources: Iterable[tuple[Applicator, SourceModel]],
+    duration_s: float,
+    **bioheat_options: Any,
+) -> BioheatResult:
+    """Bioheat simulation of calibrated applicator sources on a grid (:func:`~.bioheat.simulate_bioheat`).
+
+    Args:
+        geometry: voxel grid.
+        sources: (applicator, source model) pairs; all heat for ``duration_s``.
+        duration_s: heating time (s).
+        **bioheat_options: forwarded (``tissue`` is required; ``vessels``, ``device``, ``progress`` ...).
+
+    Returns:
+        the :class:`~.bioheat.BioheatResult`.
+    """
+    from .bioheat import simulate_bioheat
+
+    power = applicator_power_density(geometry, sources)
+    return simulate_bioheat(power, duration_s, spacing_mm=geometry.spacing, **bioheat_options)
