@@ -372,11 +372,11 @@ class HCCInterventionalAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         with slicer.util.tryWithErrorDisplay(_("Failed to compute structure volumes."), waitCursor=True):
             self.logic.installRequirements()
             tableNode, stats = self.logic.computeStructureVolumes(self._parameterNode.statsSegmentation)
-            if stats.tumor_burden_percent is None:
+            if stats.tumour_burden_percent is None:
                 burden = _("no liver segment, so no tumour burden")
             else:
                 burden = _("liver tumour burden {burden:.2f} % ({tumour:.1f} ml of tumour)").format(
-                    burden=stats.tumor_burden_percent, tumour=stats.total_tumor_ml)
+                    burden=stats.tumour_burden_percent, tumour=stats.total_tumour_ml)
             self.ui.volumesResultLabel.text = _("Table '{table}': {count} segments; {burden}.").format(
                 table=tableNode.GetName(), count=len(stats.names), burden=burden)
 
@@ -453,7 +453,8 @@ class HCCInterventionalAILogic(ScriptedLoadableModuleLogic):
                    for phase, volume in patient.ct.items()}
         displayedPhase = next((phase for phase in ctNodes if "portal" in phase), list(ctNodes)[-1])
         spectNode = volume_to_node(scene, patient.spect, name="Synthetic MAA SPECT")
-        segmentationNode = segmentation_to_node(scene, patient.truth, name="Synthetic ground truth",
+        # the whole-lung truth (CT grid extended to the SPECT field), so Y-90 planning measures the whole lungs
+        segmentationNode = segmentation_to_node(scene, patient.truth_whole_field(), name="Synthetic ground truth",
                                                 reference_volume_node=ctNodes[displayedPhase])
         nodes = [*ctNodes.values(), spectNode, segmentationNode]
         for node in nodes:
@@ -610,11 +611,11 @@ class HCCInterventionalAITest(ScriptedLoadableModuleTest):
 
         self.delayDisplay("Computing structure volumes")
         tableNode, stats = logic.computeStructureVolumes(nodes["segmentation"])
-        self.assertEqual(tableNode.GetNumberOfRows(), len(stats.names) + (1 if stats.tumor_names else 0))
+        self.assertEqual(tableNode.GetNumberOfRows(), len(stats.names) + (1 if stats.tumour_names else 0))
         self.assertGreater(stats.volumes_ml[stats.names.index("Liver")], 100.0)  # an adult liver: > 100 ml
-        self.assertIsNotNone(stats.tumor_burden_percent)
-        self.assertGreater(stats.tumor_burden_percent, 0.0)
-        self.assertLess(stats.tumor_burden_percent, 100.0)
+        self.assertIsNotNone(stats.tumour_burden_percent)
+        self.assertGreater(stats.tumour_burden_percent, 0.0)
+        self.assertLess(stats.tumour_burden_percent, 100.0)
         self.delayDisplay("Test passed")
 
     def test_ModelRegistry(self):

@@ -35,7 +35,7 @@ from Y90DosimetryLib.presets import dose_constant
 
 def test_first_principles_dose_constant():
     """K = 1e9 Bq · 0.9267 MeV · 1.602176634e-13 J/MeV · (64.1 h / ln 2) · 3600 s/h
-    = 1.48474e-4 J/s · 332 915 s = 49.43 J/GBq (DOMAIN.md: "K ≈ 49.4 from first principles")."""
+    = 1.48474e-4 J/s · 332 915 s = 49.43 J/GBq (mean beta energy 0.9267 MeV: ICRP Publication 107, 2008)."""
     assert first_principles_dose_constant() == pytest.approx(49.43, abs=0.005)
     # The 49.38 preset is the same calculation with T½ = 64.04 h.
     assert first_principles_dose_constant(half_life_h=64.04) == pytest.approx(dose_constant(

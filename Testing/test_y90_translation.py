@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from optional_deps import require_torch
 
 from HCCInterventionalAILib.imaging.segmentation import Segmentation
 from HCCInterventionalAILib.imaging.volume import Volume
 
-torch = pytest.importorskip("torch", reason="torch is not installed (extra 'ai')")
-pytest.importorskip("monai", reason="MONAI is not installed (extra 'ai')")
+torch, _ = require_torch()
 
 from Y90DosimetryLib.maa_to_y90 import (  # noqa: E402
     PairedCase,

@@ -4,7 +4,7 @@ All models rest on complete local absorption of the beta energy in the compartme
 
     D[Gy] = K · A[GBq] / m[kg]        K = 49.67 Gy·kg/GBq by default (``y90_dose_constants`` preset)
 
-Source: DOMAIN.md §5; Dezarn WA et al., AAPM Report 144, Med Phys 2011;38:4824; Ho S et al., Eur J Nucl Med
+Source: Dezarn WA et al., AAPM Report 144, Med Phys 2011;38:4824; Ho S et al., Eur J Nucl Med
 1996;23:947 (partition model). Every planning function returns an :class:`ActivityPlan` that lists each
 compartment's mass, activity and dose, the lung dose, the constants used and explicit warnings for every
 configured limit that is exceeded.
@@ -146,7 +146,7 @@ def lung_dose(
 
     ``lung_mass_kg`` should come from CT (lung volume × density from HU, see :mod:`.tissue`); when it is
     ``None`` the preset's fixed 1 kg (TheraSphere IFU convention) is used and a warning says so.
-    Source: Ho S et al., Eur J Nucl Med 1997;24:293; DOMAIN.md §5.
+    Source: Ho S et al., Eur J Nucl Med 1997;24:293.
     """
     k = dose_constant(dose_constant_gy_kg_per_gbq).value
     a = float(activity_gbq)

@@ -10,13 +10,15 @@ Definitions (ICRU Report 83 conventions applied to voxels of equal volume):
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import MissingStructureError, Y90InputError
+from HCCInterventionalAILib.imaging.checks import require_finite
+
+from .errors import MissingStructureError, NonFiniteValuesError, Y90InputError
 from .presets import TissueRadiobiology, radiobiology
 from .radiobiology import bed_permanent_implant, equivalent_uniform_dose
 from .results import SerializableResult
@@ -37,6 +39,7 @@ __all__ = [
     "dvh_table",
     "DEFAULT_D_LEVELS",
     "DEFAULT_V_LEVELS_GY",
+    "dvh_figure",
 ]
 
 DEFAULT_D_LEVELS: tuple[float, ...] = (2, 50, 70, 90, 98)
@@ -55,8 +58,7 @@ def _values(dose: np.ndarray, mask: np.ndarray | None, name: str) -> np.ndarray:
     dose = dose.ravel()
     if dose.size == 0:
         raise MissingStructureError(f"Structure '{name}' is empty: no dose statistics")
-    if not np.all(np.isfinite(dose)):
-        raise Y90InputError(f"Dose in '{name}' contains NaN/infinite values")
+    require_finite(dose, f"dose in '{name}'", error=NonFiniteValuesError)
     return dose
 
 
@@ -231,3 +233,73 @@ def dvh_table(dose: Volume, structures: Segmentation | Mapping[str, np.ndarray],
         frame.insert(0, "structure", name)
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
+
+
+#: Line styles of segments that share one colour, in order (the first keeps a solid line).
+_SHARED_COLOUR_STYLES: tuple[Any, ...] = ("-", "-.", ":", (0, (6, 2, 1, 2, 1, 2)))
+
+
+def _rgb_colours(colours: Mapping[str, Any] | Segmentation | None) -> dict[str, tuple[float, float, float]]:
+    """Name → (r, g, b) in 0–1, from a mapping or from a Segmentation's segments (their Slicer display colours)."""
+    if colours is None:
+        return {}
+    items = colours.items() if isinstance(colours, Mapping) else ((s.name, s.color) for s in colours)
+    out: dict[str, tuple[float, float, float]] = {}
+    for name, colour in items:
+        if colour is None:
+            continue
+        rgb = tuple(float(c) for c in colour)
+        if len(rgb) != 3 or not all(0.0 <= c <= 1.0 for c in rgb):
+            raise Y90InputError(f"The colour of '{name}' must be three numbers between 0 and 1 (RGB), got {colour!r}")
+        out[str(name)] = rgb  # type: ignore[assignment]
+    return out
+
+
+def dvh_figure(dvh: pd.DataFrame, structures: Sequence[str] | None = None, title: str = "Cumulative DVH",
+               colors: Mapping[str, Any] | Segmentation | None = None) -> Any:
+    """Cumulative DVH curves as a matplotlib figure, each structure in its segment's colour, legend beside the axes.
+
+    As in Slicer's DVH plot, a structure that is a segment is drawn in that segment's display colour; derived
+    structures without one (e.g. "normal liver") take the next colour of matplotlib's cycle and a dashed line;
+    segments that share a colour (two tumours of one terminology) are told apart by line style (solid, dash-dot,
+    dotted).
+    The legend sits outside the axes (right), so it never covers a curve. matplotlib is imported here only.
+
+    Args:
+        dvh: long-format table (``structure``, ``dose_Gy``, ``volume_%``), e.g. from :func:`dvh_table`.
+        structures: which structures to draw, in this order (default: all, in table order); names not in the table
+            are left out.
+        title: the axes title.
+        colors: name → RGB (0–1), or the Segmentation whose segment colours to use.
+
+    Returns:
+        The ``matplotlib.figure.Figure``.
+
+    Raises:
+        Y90InputError: the table lacks the columns, none of ``structures`` is in it, or a colour is not RGB in 0–1.
+    """
+    from HCCInterventionalAILib.report.figures import curves_figure
+
+    missing = {"structure", "dose_Gy", "volume_%"} - set(getattr(dvh, "columns", ()))
+    if missing:
+        raise Y90InputError(f"The DVH table lacks the column(s) {', '.join(sorted(missing))}")
+    present = list(dict.fromkeys(dvh["structure"]))
+    names = [n for n in (present if structures is None else structures) if n in present]
+    if not names:
+        raise Y90InputError(f"None of the structures {list(structures or [])} is in the DVH table ({present})")
+    rows = dvh[dvh["structure"].isin(names)]
+    x = np.unique(rows["dose_Gy"].to_numpy(float))
+    groups = {name: group for name, group in rows.groupby("structure", sort=False)}
+    curves = {name: np.interp(x, groups[name]["dose_Gy"].to_numpy(float), groups[name]["volume_%"].to_numpy(float))
+              for name in names}
+    colours = _rgb_colours(colors)
+    styles: dict[str, Any] = {}
+    seen: dict[tuple[float, float, float], int] = {}
+    for name in names:
+        if name not in colours:
+            styles[name] = "--"
+        else:  # segments sharing a colour (e.g. two tumours of one terminology) differ by line style
+            repeat = seen[colours[name]] = seen.get(colours[name], -1) + 1
+            styles[name] = _SHARED_COLOUR_STYLES[repeat % len(_SHARED_COLOUR_STYLES)]
+    return curves_figure(x, curves, title, "Dose (Gy)", "Volume (%)",
+                         colors={n: colours[n] for n in names if n in colours}, linestyles=styles)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from HCCInterventionalAILib.imaging.checks import require_finite
+
 from .constants import Y90_HALF_LIFE_H
-from .errors import Y90InputError
+from .errors import NonFiniteValuesError, Y90InputError
 from .presets import TissueRadiobiology, radiobiology
 
 __all__ = ["bed_permanent_implant", "eqd2", "equivalent_uniform_dose", "tissue_bed"]
@@ -29,7 +31,8 @@ def bed_permanent_implant(
     if not (alpha_beta_gy > 0 and repair_half_time_h > 0 and physical_half_time_h > 0):
         raise Y90InputError("α/β, repair half-time and physical half-life must be positive")
     dose = np.asarray(dose_gy, dtype=float)
-    if np.any(dose < 0) or not np.all(np.isfinite(dose)):
+    require_finite(dose, "doses for BED", error=NonFiniteValuesError)
+    if np.any(dose < 0):
         raise Y90InputError("Doses must be finite and non-negative for BED")
     factor = repair_half_time_h / ((repair_half_time_h + physical_half_time_h) * alpha_beta_gy)
     bed = dose * (1.0 + dose * factor)

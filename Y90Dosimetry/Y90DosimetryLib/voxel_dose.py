@@ -11,7 +11,7 @@ voxel i and ρ_i its mass density: one value (default: liver, 1.03 g/ml) or a de
 (:func:`.tissue.density_volume_from_ct`). The kernel describes soft tissue; dividing the absorbed energy by each
 voxel's own mass is the density correction of Dieudonné A et al., J Nucl Med 2013;54:236 (within a few percent
 of Monte Carlo except at lung/soft-tissue interfaces). Sources: MIRD Pamphlet 17 (Bolch WE et al., J Nucl Med
-1999;40:11S) for voxel S-value convolution; DOMAIN.md §5.
+1999;40:11S) for voxel S-value convolution; Dezarn WA et al., AAPM Report 144, Med Phys 2011;38:4824 for K.
 
 The convolution runs with scipy's FFT on the CPU, or with ``torch.fft`` on a GPU when asked for (or when
 ``backend="auto"`` finds CUDA); both give the same result to float32 precision (tested).
@@ -140,7 +140,7 @@ def local_deposition_dose(
 ) -> Volume:
     """Local deposition dose D_i = K·A_i/(ρ_i·V) (Gy), all beta energy absorbed in the emitting voxel.
 
-    Source: DOMAIN.md §5; Pasciak AS et al., Front Oncol 2014;4:121 (LDM for Y-90 PET/SPECT).
+    Source: Pasciak AS et al., Front Oncol 2014;4:121 (LDM for Y-90 PET/SPECT).
     """
     constant = dose_constant(dose_constant_gy_kg_per_gbq)
     a = _activity_array(activity)
@@ -155,25 +155,30 @@ def local_deposition_dose(
 def resolve_backend(backend: str = "auto", device: str | None = None) -> tuple[str, str | None, str]:
     """Pick the FFT backend: ("numpy", None, reason) or ("torch", device, reason).
 
-    ``auto`` uses torch on CUDA when torch is installed and a GPU is present, else scipy on the CPU.
+    ``auto`` uses torch on CUDA when torch is installed and a GPU is present, else scipy on the CPU. A requested
+    ``device`` that is unknown or not available is an error before any work (never a silent CPU fallback).
+
+    Raises:
+        DeviceUnavailableError: ``device`` is unknown (e.g. "tpu") or not available here (e.g. "cuda" without CUDA).
+        Y90InputError: an unknown backend, the torch backend without PyTorch, or a GPU device with ``numpy``.
     """
+    from HCCInterventionalAILib.device import check_device, select_device
+
     if backend not in ("auto", "numpy", "torch"):
         raise Y90InputError(f"Backend must be auto, numpy or torch, got {backend!r}")
+    if device is not None:
+        device = check_device(device)
+        device = None if device == "auto" else device
     if backend == "numpy":
+        if device not in (None, "cpu"):
+            raise Y90InputError(f"The numpy backend runs on the CPU; device '{device}' needs backend 'torch' or 'auto'")
         return "numpy", None, "requested"
     if importlib.util.find_spec("torch") is None:
         if backend == "torch":
             raise Y90InputError("The torch backend needs PyTorch (Slicer: PyTorch extension; pip: the 'ai' extra)")
         return "numpy", None, "torch not installed"
     if device is None:
-        try:
-            from HCCInterventionalAILib.models.device import select_device
-
-            device = str(select_device("auto"))
-        except ImportError:
-            import torch
-
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = str(select_device("auto"))
     if backend == "auto" and not device.startswith("cuda"):
         return "numpy", None, f"no CUDA device (torch would use {device})"
     return "torch", device, "requested" if backend == "torch" else "CUDA available"
@@ -253,9 +258,13 @@ def kernel_convolution_dose(
 
     Returns:
         Dose volume (Gy, modality RTDOSE) whose metadata record the kernel, backend, density and K.
+
+    Raises:
+        DeviceUnavailableError: ``device`` is unknown or not available (checked before any work).
     """
     from HCCInterventionalAILib.progress import as_progress
 
+    resolve_backend(backend, device)  # an unknown or unavailable device fails here, before any work
     report = as_progress(progress)
     constant = dose_constant(dose_constant_gy_kg_per_gbq)
     a = _activity_array(activity)
