@@ -175,18 +175,14 @@ TISSUE_PRESETS: dict[str, TissueProperties] = {
 
 
 def resolve_device(device: str = "auto") -> str:
-    """``"auto"`` → ``"cuda"`` when torch sees a GPU, else ``"cpu"``; other names are returned as given.
+    """``"auto"`` → the GPU when torch sees one, else the CPU; an explicit but unavailable GPU is an error.
 
-    Raises:
-        AblationInputError: when CUDA is requested but not available.
+    Uses :func:`HCCInterventionalAILib.device.select_device` (raises its ``DeviceUnavailableError``, a
+    ``ValueError``).
     """
-    import torch
+    from HCCInterventionalAILib.device import select_device
 
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise AblationInputError("CUDA was requested but torch sees no GPU; use device='cpu' or 'auto'")
-    return str(device)
+    return str(select_device(device))
 
 
 # -- damage models --------------------------------------------------------------------------------------------

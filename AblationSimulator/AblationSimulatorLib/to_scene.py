@@ -1,0 +1,93 @@
+"""An :class:`~.pipeline.AblationResult` as NEW nodes of an MRML scene: the one writer used by the AblationSimulator
+module logic and by the demo (MRML is imported lazily through :mod:`HCCInterventionalAILib.scene`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .pipeline import AblationResult
+
+__all__ = ["RESULT_ATTRIBUTE", "ZONE_COLOURS", "result_to_scene"]
+
+#: Node attribute naming which part of an ablation result a node holds (zones, margins, summary, temperature).
+RESULT_ATTRIBUTE = "AblationSimulator.Result"
+#: Segment colours (RGB 0–1): vendor zone orange, physics zone red, insufficient margin yellow.
+ZONE_COLOURS = {
+    "vendor": (1.0, 0.6, 0.1),
+    "physics": (0.85, 0.1, 0.1),
+    "insufficient": (1.0, 1.0, 0.0),
+}
+
+
+def result_to_scene(
+    scene: Any,
+    result: AblationResult,
+    base_name: str = "Ablation",
+    *,
+    reference_volume_node: Any = None,
+    add_applicators: bool = False,
+    temperature: bool = True,
+) -> dict[str, Any]:
+    """Write the zones (one segmentation), the margin and summary tables and the peak-temperature map.
+
+    Args:
+        scene: the MRML scene.
+        result: the prediction.
+        base_name: prefix of the node names.
+        reference_volume_node: the CT node the zones belong to.
+        add_applicators: also add each applicator as a markups line (tip → entry); the module already has them.
+        temperature: add the physics peak-temperature map (°C) as a volume node.
+
+    Returns:
+        ``{"zones", "marginTable", "summaryTable", "temperature", "applicators"}`` (None / [] where nothing).
+    """
+    from HCCInterventionalAILib.imaging import Segmentation, Volume
+    from HCCInterventionalAILib.scene import (
+        dataframe_to_table_node,
+        line_to_markups,
+        segmentation_to_node,
+        show_volume,
+        volume_to_node,
+    )
+
+    nodes: dict[str, Any] = {"zones": None, "marginTable": None, "summaryTable": None, "temperature": None,
+                             "applicators": []}
+
+    def tagged(node: Any, role: str) -> Any:
+        node.SetAttribute(RESULT_ATTRIBUTE, role)
+        return node
+
+    segmentation = Segmentation(result.geometry, name=f"{base_name} zones")
+    if result.vendor_zone is not None and result.vendor_zone.any():
+        segmentation.add(f"Zone (vendor, {result.device_name})", result.vendor_zone, ZONE_COLOURS["vendor"])
+    if result.physics_zone is not None and result.physics_zone.any():
+        segmentation.add("Zone (physics, heat sink)", result.physics_zone, ZONE_COLOURS["physics"])
+    for model, margins in result.margins.items():
+        if margins.insufficient_mask.any():
+            segmentation.add(f"Margin < {margins.target_margin_mm:g} mm ({model})", margins.insufficient_mask,
+                             ZONE_COLOURS["insufficient"])
+    if len(segmentation):
+        nodes["zones"] = tagged(segmentation_to_node(scene, segmentation, reference_volume_node=reference_volume_node),
+                                "zones")
+    if result.margins:
+        nodes["marginTable"] = tagged(dataframe_to_table_node(scene, result.margin_table(), f"{base_name} margins"),
+                                      "margins")
+    summary = result.summary_table()
+    if not summary.empty:
+        nodes["summaryTable"] = tagged(dataframe_to_table_node(scene, summary, f"{base_name} zone summary"), "summary")
+    if temperature and result.physics is not None:
+        sim = result.physics.simulation
+        volume = Volume(sim.max_temperature_c.astype(np.float32), result.physics.geometry,
+                        name=f"{base_name} peak temperature", units="degC")
+        node = tagged(volume_to_node(scene, volume), "temperature")
+        show_volume(node, color="Iron", threshold=(50.0, float(max(sim.max_temperature_c.max(), 51.0))), opacity=0.6)
+        nodes["temperature"] = node
+    if add_applicators:
+        for applicator in result.applicators:
+            line = line_to_markups(scene, applicator.tip_lps, applicator.entry_lps, applicator.name,
+                                   labels=("Tip", "Entry"))
+            nodes["applicators"].append(tagged(line, "applicator"))
+    return nodes
