@@ -116,6 +116,7 @@ class AblationSimulatorParameterNode:
     applicatorTable - output table of all applicators (created when empty).
     ctVolume, segmentation - image the zone is placed on; tumour(s) and vessels (recognised by name).
     ablationDevice, powerW, timeS - generator setting (within the device chart); zoneModel; targetMarginMm.
+    liveUpdate - redraw the vendor zone whenever an applicator point is moved.
     """
 
     currentApplicator: vtkMRMLMarkupsLineNode
@@ -127,6 +128,7 @@ class AblationSimulatorParameterNode:
     timeS: Annotated[float, WithinRange(10.0, 1200.0)] = 300.0
     zoneModel: ZoneModel = ZoneModel.VENDOR
     targetMarginMm: Annotated[float, WithinRange(0.0, 20.0)] = 5.0
+    liveUpdate: bool = False
 
 
 #
@@ -151,6 +153,7 @@ class AblationSimulatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self._parameterNodeGuiTag = None
         self._observedApplicator = None
         self._cancelToken = None
+        self._liveZoneNode = None
 
     def setup(self) -> None:
         """Called when the user opens the module the first time and the widget is initialized."""
@@ -256,6 +259,14 @@ class AblationSimulatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
                 self.logic.applicatorsTable(tableNode=self._parameterNode.applicatorTable, show=False)
             except Exception:  # an observer must not raise; the button reports errors
                 logging.exception("Failed to update the applicator table")
+        p = self._parameterNode
+        if p and p.liveUpdate and p.ctVolume and definedPointCount(caller) == 2:
+            try:
+                self._liveZoneNode = self.logic.updateLiveZone(self.logic.applicatorNodes(), p.ctVolume,
+                                                               self.logic.requestFromParameterNode(p),
+                                                               self._liveZoneNode)
+            except Exception as error:  # e.g. a setting outside the chart: say it, do not raise in an observer
+                self.ui.zoneStatusLabel.text = str(error)
 
     def _updateApplicatorInfo(self) -> None:
         lineNode = self._parameterNode.currentApplicator if self._parameterNode else None
@@ -529,16 +540,30 @@ class AblationSimulatorLogic(ScriptedLoadableModuleLogic):
 
     def summaryHtml(self, result) -> str:
         """Zone volumes and the margin table as HTML for the panel."""
-        lines = [_("{model} zone: <b>{volume:.1f} ml</b>").format(model=model, volume=volume)
-                 for model, volume in result.to_dict()["zone_volume_ml"].items()]
-        table = result.margin_table()
-        if not table.empty:
-            header = "".join(f"<th>{c}</th>" for c in table.columns)
-            rows = "".join("<tr>" + "".join(f"<td>{v:.1f}</td>" if isinstance(v, float) else f"<td>{v}</td>"
-                                            for v in row) + "</tr>" for row in table.itertuples(index=False))
-            lines.append(f"<table><tr>{header}</tr>{rows}</table>")
-        lines += [f"<i>{w}</i>" for w in result.warnings]
-        return "<br>".join(lines)
+        return result.summary_html()
+
+    def updateLiveZone(self, lineNodes, ctVolumeNode, request=None, zoneNode=None):
+        """Recompute the vendor zone of the applicators and write it into the live zone node (in place).
+
+        Fast enough to follow an applicator being moved (the chart ellipsoid only; benchmarks/ablation.py).
+
+        Returns:
+            The live segmentation node (``zoneNode`` when it is this module's live node, else a new one).
+        """
+        import numpy as np
+
+        from AblationSimulatorLib.pipeline import AblationRequest, prepare, vendor_stage
+        from AblationSimulatorLib.to_scene import live_zone_to_scene
+        from HCCInterventionalAILib.imaging import Geometry
+
+        applicators = [self.applicatorFromNode(n) for n in lineNodes if definedPointCount(n) == 2]
+        matrix = vtk.vtkMatrix4x4()
+        ctVolumeNode.GetIJKToRASMatrix(matrix)  # the grid only: the voxels are not copied
+        ijkToRas = np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
+        geometry = Geometry.from_ijk_to_ras(ijkToRas, ctVolumeNode.GetImageData().GetDimensions()[::-1])
+        case = prepare(applicators, (request or AblationRequest()).replace(model="vendor"), geometry=geometry)
+        return live_zone_to_scene(slicer.mrmlScene, vendor_stage(case), geometry, zoneNode,
+                                  name=_("Live ablation zone"), reference_volume_node=ctVolumeNode)
 
 
 #

@@ -86,3 +86,38 @@ def test_widget_predicts_physics_and_cancels(ablation, gui, headless, sample, sm
     assert headless.scene.GetNumberOfNodes() == count
     widget.cleanup()
     assert np.isfinite(p.targetMarginMm)
+
+
+def test_live_vendor_zone_follows_a_moved_applicator(ablation, gui, headless, sample, small_patient):
+    """With live update on, moving an applicator point redraws the vendor zone in ONE node (updated in place),
+    whose voxels equal the library's vendor zone for the new position."""
+    from AblationSimulatorLib.applicator import Applicator
+    from AblationSimulatorLib.pipeline import AblationRequest, plan_ablation
+    from AblationSimulatorLib.to_scene import LIVE_ATTRIBUTE
+    from HCCInterventionalAILib.scene import node_to_segmentation
+
+    widget, ui = slicer_stubs.make_widget(ablation)
+    logic, line, applicator = _place(ablation, headless, small_patient)
+    p = widget._parameterNode
+    p.ctVolume = headless.scene.GetFirstNodeByName("Synthetic CT portal venous")
+    p.currentApplicator = line
+    p.liveUpdate = True
+    ct = small_patient.ct["portal venous"]
+    for shift in (0.0, 12.0):
+        tip = np.asarray(applicator.tip_ras) + [0.0, shift, 0.0]
+        entry = np.asarray(applicator.entry_ras) + [0.0, shift, 0.0]
+        line.SetNthControlPointPosition(0, *tip)
+        line.SetNthControlPointPosition(1, *entry)
+        line.InvokeEvent(headless.slicer.vtkMRMLMarkupsNode.PointEndInteractionEvent)
+        node = widget._liveZoneNode
+        assert node is not None and node.GetAttribute(LIVE_ATTRIBUTE) == "1"
+        if shift == 0.0:
+            first = node
+        live = node_to_segmentation(node, ct.geometry)
+        expected = plan_ablation([Applicator.from_ras(tip, entry)], AblationRequest(), ct=ct).vendor_zone
+        assert np.array_equal(live.mask(live.names[0]).astype(bool), expected.astype(bool))
+    assert widget._liveZoneNode is first
+    lives = [headless.scene.GetNthNodeByClass(i, "vtkMRMLSegmentationNode")
+             for i in range(headless.scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode"))]
+    assert sum(n.GetAttribute(LIVE_ATTRIBUTE) == "1" for n in lives) == 1
+    widget.cleanup()

@@ -359,6 +359,20 @@ class AblationResult:
             rows.append(row)
         return pd.DataFrame(rows)
 
+    def summary_html(self) -> str:
+        """Zone volumes, the margin table and the warnings as HTML (the module's result label)."""
+        from html import escape
+
+        lines = [f"{model} zone: <b>{volume:.1f} ml</b>" for model, volume in self.to_dict()["zone_volume_ml"].items()]
+        table = self.margin_table()
+        if not table.empty:
+            header = "".join(f"<th>{escape(str(c))}</th>" for c in table.columns)
+            rows = "".join("<tr>" + "".join(f"<td>{v:.1f}</td>" if isinstance(v, float) else f"<td>{escape(str(v))}</td>"
+                                            for v in row) + "</tr>" for row in table.itertuples(index=False))
+            lines.append(f"<table><tr>{header}</tr>{rows}</table>")
+        lines += [f"<i>{escape(w)}</i>" for w in self.warnings]
+        return "<br>".join(lines)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly summary (arrays are summarised, never dumped)."""
         e = self.ellipsoid

@@ -10,7 +10,7 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     from .pipeline import AblationResult
 
-__all__ = ["RESULT_ATTRIBUTE", "ZONE_COLOURS", "result_to_scene"]
+__all__ = ["LIVE_ATTRIBUTE", "RESULT_ATTRIBUTE", "ZONE_COLOURS", "live_zone_to_scene", "result_to_scene"]
 
 #: Node attribute naming which part of an ablation result a node holds (zones, margins, summary, temperature).
 RESULT_ATTRIBUTE = "AblationSimulator.Result"
@@ -91,3 +91,46 @@ def result_to_scene(
                                    labels=("Tip", "Entry"))
             nodes["applicators"].append(tagged(line, "applicator"))
     return nodes
+
+
+#: Attribute of the module's single "live" vendor-zone segmentation, updated in place while applicators move.
+LIVE_ATTRIBUTE = "AblationSimulator.LiveZone"
+
+
+def live_zone_to_scene(scene: Any, zone: np.ndarray, geometry: Any, node: Any = None, *, name: str = "Live zone",
+                       reference_volume_node: Any = None) -> Any:
+    """Write a vendor zone mask into the module's live segmentation node, in place when ``node`` is one.
+
+    Args:
+        scene: the MRML scene.
+        zone: uint8 mask (k, j, i) on ``geometry``.
+        geometry: the grid of the mask.
+        node: the live node to update; a node without :data:`LIVE_ATTRIBUTE` is never touched (a new one is made).
+        name: name of a new node.
+        reference_volume_node: the CT the zone belongs to.
+
+    Returns:
+        the live segmentation node.
+    """
+    from dataclasses import replace
+
+    from HCCInterventionalAILib.imaging import Segmentation
+    from HCCInterventionalAILib.scene import segmentation_to_node
+
+    if zone.any():  # only the zone's bounding box travels to MRML (fast on a full CT grid)
+        k, j, i = (np.flatnonzero(zone.any(axis=axes)) for axes in ((1, 2), (0, 2), (0, 1)))
+        box = (slice(k[0], k[-1] + 1), slice(j[0], j[-1] + 1), slice(i[0], i[-1] + 1))
+        origin = geometry.physical_points(np.array([[i[0], j[0], k[0]]]))[0]
+        geometry = replace(geometry, shape=zone[box].shape, origin=tuple(origin))
+        zone = zone[box]
+    segmentation = Segmentation(geometry, name=name)
+    if zone.any():
+        segmentation.add("Zone (vendor, live)", zone, ZONE_COLOURS["vendor"])
+    fresh = segmentation_to_node(scene, segmentation, reference_volume_node=reference_volume_node)
+    if node is None or node.GetAttribute(LIVE_ATTRIBUTE) != "1" or node.GetScene() is None:
+        fresh.SetAttribute(LIVE_ATTRIBUTE, "1")
+        return fresh
+    node.GetSegmentation().DeepCopy(fresh.GetSegmentation())
+    scene.RemoveNode(fresh)
+    node.Modified()
+    return node
