@@ -73,6 +73,14 @@ def main() -> None:
     rows: list[tuple[str, str, str, float | None, str]] = []
     baseline = _time(lambda: ellipsoid_mask(geometry, applicator, row.ellipsoid), max(args.repeats, 3), True)
     rows.append(("vendor ellipsoid", size, "cpu", baseline, ""))
+    # live update in the module: validation + interpolated chart ellipsoid on a clinical CT grid (target < 0.2 s)
+    from AblationSimulatorLib.pipeline import AblationRequest, prepare, vendor_stage
+
+    ct_grid = Geometry((300, 512, 512), (0.78, 0.78, 1.0), (-200.0, -200.0, -150.0))
+    live_request = AblationRequest("covidien-mwa", 60.0, 500.0)
+    rows.append(("live vendor update (interpolated)", "512x512x300", "cpu",
+                 _time(lambda: vendor_stage(prepare([applicator], live_request, geometry=ct_grid)), 5, True),
+                 "target < 0.2 s (MRML transfer of the zone's bounding box not included)"))
     steps = {}
 
     def physics(device_name: str, vessels=None):

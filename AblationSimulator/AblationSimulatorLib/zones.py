@@ -49,9 +49,15 @@ def _index_box(geometry: Geometry, centre: np.ndarray, radius_mm: float) -> tupl
     return slice(lo[2], hi[2]), slice(lo[1], hi[1]), slice(lo[0], hi[0])
 
 
-def ellipsoid_mask(geometry: Geometry, applicator: Applicator, ellipsoid: Ellipsoid) -> np.ndarray:
-    """uint8 mask (k, j, i) of one applicator's chart ellipsoid; only its bounding box is evaluated."""
-    mask = np.zeros(geometry.shape, dtype=np.uint8)
+def ellipsoid_mask(
+    geometry: Geometry, applicator: Applicator, ellipsoid: Ellipsoid, out: np.ndarray | None = None
+) -> np.ndarray:
+    """uint8 mask (k, j, i) of one applicator's chart ellipsoid; only its bounding box is evaluated.
+
+    Args:
+        out: a uint8 mask to add (OR) the ellipsoid into, in place (the union of several applicators).
+    """
+    mask = np.zeros(geometry.shape, dtype=np.uint8) if out is None else out
     d = applicator.direction_lps
     e1, e2 = perpendicular_axes(d)
     centre = applicator.point_from_tip(ellipsoid.centre_offset_mm)
@@ -59,14 +65,19 @@ def ellipsoid_mask(geometry: Geometry, applicator: Applicator, ellipsoid: Ellips
     box = _index_box(geometry, centre, reach)
     if box is None:
         return mask
-    kk, jj, ii = np.mgrid[box]
-    points = geometry.physical_points(np.stack([ii.ravel(), jj.ravel(), kk.ravel()], axis=1)) - centre
-    inside = (
-        (points @ d / ellipsoid.along_mm) ** 2
-        + (points @ e1 / ellipsoid.perpendicular_1_mm) ** 2
-        + (points @ e2 / ellipsoid.perpendicular_2_mm) ** 2
-    ) <= 1.0
-    mask[box] = inside.reshape(kk.shape)
+    # x(i, j, k) − centre = (origin − centre) + i a_i + j a_j + k a_k: separable, so each projection onto an
+    # ellipsoid axis is a sum of three 1-D arrays broadcast over the box (no (N, 3) point array).
+    columns = geometry.direction_matrix @ np.diag(geometry.spacing)
+    offset = np.asarray(geometry.origin) - centre
+    indices = [np.arange(box[2].start, box[2].stop), np.arange(box[1].start, box[1].stop),
+               np.arange(box[0].start, box[0].stop)]
+    total = 0.0
+    for axis, semi in ((d, ellipsoid.along_mm), (e1, ellipsoid.perpendicular_1_mm), (e2, ellipsoid.perpendicular_2_mm)):
+        steps = columns.T @ axis  # projection of one step along i, j, k
+        proj = (offset @ axis + (indices[2] * steps[2])[:, None, None] + (indices[1] * steps[1])[None, :, None]
+                + (indices[0] * steps[0])[None, None, :])
+        total = total + (proj / semi) ** 2
+    mask[box] |= (total <= 1.0).astype(np.uint8)
     return mask
 
 
@@ -76,7 +87,7 @@ def composite_ellipsoid_zone(
     """Union of the ellipsoids of several applicators (uint8, (k, j, i))."""
     zone = np.zeros(geometry.shape, dtype=np.uint8)
     for applicator, ellipsoid in placements:
-        zone |= ellipsoid_mask(geometry, applicator, ellipsoid)
+        ellipsoid_mask(geometry, applicator, ellipsoid, out=zone)
     return zone
 
 
