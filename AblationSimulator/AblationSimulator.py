@@ -98,13 +98,14 @@ class AblationDevice(Enum):
 
 
 @enum_labels(lambda: {"VENDOR": _("Vendor chart ellipsoid"), "PHYSICS": _("Bioheat physics (heat sink)"),
-                      "BOTH": _("Both")})
+                      "BOTH": _("Both"), "NETWORK": _("Network (trained on synthetic simulations)")})
 class ZoneModel(Enum):
     """Zone model of AblationSimulatorLib.pipeline (stored by member name)."""
 
     VENDOR = "vendor"
     PHYSICS = "physics"
     BOTH = "both"
+    NETWORK = "network"
 
 
 @parameterNodeWrapper

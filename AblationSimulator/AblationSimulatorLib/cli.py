@@ -32,8 +32,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["OUTPUT_FILES", "parse_applicator", "register", "run_ablation_cli", "write_ablation_outputs"]
 
 #: What an ablation folder may hold (zones only for the models computed, margins only with a tumour).
-OUTPUT_FILES = ("zone-vendor.nrrd", "zone-physics.nrrd", "peak-temperature.nrrd", "margins.csv", "summary.csv",
-                "ablation.json", "report.html")
+OUTPUT_FILES = ("zone-vendor.nrrd", "zone-physics.nrrd", "zone-network.nrrd", "peak-temperature.nrrd",
+                "margins.csv", "summary.csv", "ablation.json", "report.html")
 
 
 def parse_applicator(text: str, index: int, coordinates: str = "ras") -> Applicator:
@@ -77,8 +77,8 @@ def write_ablation_outputs(result: AblationResult, folder: Path, title: str,
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     progress.update(0.0, "Writing zones")
-    for model in ("vendor", "physics"):
-        if (result.vendor_zone if model == "vendor" else result.physics_zone) is not None:
+    for model in ("vendor", "physics", "network"):
+        if result.zone(model) is not None:
             written.append(write_volume(result.zone_volume(model), folder / f"zone-{model}.nrrd"))
     if result.physics is not None:
         sim = result.physics.simulation
@@ -162,7 +162,7 @@ def register(app: typer.Typer) -> None:
             help="Device preset (see `hccai ablation-devices`).")] = "covidien-mwa",
         power: Annotated[float, typer.Option(help="Generator power (W).")] = 75.0,
         time: Annotated[float, typer.Option(help="Ablation time (s).")] = 300.0,
-        model: Annotated[str, typer.Option(help="vendor, physics or both.")] = "vendor",
+        model: Annotated[str, typer.Option(help="vendor, physics, both or network.")] = "vendor",
         tissue: Annotated[str, typer.Option(help="Tissue preset of the physics model (liver, liver_ex_vivo...).")
                           ] = "liver",
         tumour: Annotated[list[str] | None, typer.Option(

@@ -51,7 +51,7 @@ __all__ = [
     "find_segments",
 ]
 
-MODELS = ("vendor", "physics", "both")
+MODELS = ("vendor", "physics", "both", "network")
 #: Segment-name fragments recognised as tumours / large vessels when the request names none.
 TUMOUR_WORDS = ("tumour", "tumor", "lesion", "hcc", "nodule")
 VESSEL_WORDS = ("vessel", "vein", "portal", "hepatic", "artery", "cava", "ivc", "aorta")
@@ -69,7 +69,8 @@ class AblationRequest:
     Attributes:
         ablation_device: device preset key or name (see :func:`~.devices.device_names`).
         power_w, time_s: generator setting; must lie within the device's chart (no extrapolation).
-        model: "vendor" (chart ellipsoids), "physics" (bioheat with heat sinks) or "both".
+        model: "vendor" (chart ellipsoids), "physics" (bioheat with heat sinks), "both", or "network" (the
+            physics-trained surrogate of :mod:`~.surrogate`, with the vendor zone beside it).
         tissue: tissue preset for the physics model (``TISSUE_PRESETS``: "liver", "liver_ex_vivo", ...).
         tumour_segments, vessel_segments: segment names; None = recognised by name (tumour/lesion...,
             vessel/vein/portal/hepatic...).
@@ -316,21 +317,26 @@ class AblationResult:
     vendor_zone: np.ndarray | None = field(default=None, repr=False)
     physics_zone: np.ndarray | None = field(default=None, repr=False)
     physics: PhysicsOutput | None = field(default=None, repr=False)
+    network_zone: np.ndarray | None = field(default=None, repr=False)
     margins: dict[str, MarginResult] = field(default_factory=dict)
     tumour_names: list[str] = field(default_factory=list)
     vessel_names: list[str] = field(default_factory=list)
     timings_s: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
+    def zone(self, model: str) -> np.ndarray | None:
+        """The zone mask of a model ("vendor", "physics", "network"), None when not computed."""
+        return {"vendor": self.vendor_zone, "physics": self.physics_zone, "network": self.network_zone}[model]
+
     def zone_volume_ml(self, model: str) -> float:
-        zone = self.vendor_zone if model == "vendor" else self.physics_zone
+        zone = self.zone(model)
         return float(zone.sum()) * self.geometry.voxel_volume_ml if zone is not None else float("nan")
 
     def zone_volume(self, model: str) -> Volume:
         """A zone as a uint8 :class:`Volume` on the image grid."""
         from HCCInterventionalAILib.imaging import Volume
 
-        zone = self.vendor_zone if model == "vendor" else self.physics_zone
+        zone = self.zone(model)
         if zone is None:
             raise AblationInputError(f"No {model} zone was computed")
         return Volume(zone, self.geometry, name=f"Ablation zone ({model})")
@@ -349,8 +355,8 @@ class AblationResult:
         import pandas as pd
 
         rows = []
-        for model in ("vendor", "physics"):
-            zone = self.vendor_zone if model == "vendor" else self.physics_zone
+        for model in ("vendor", "physics", "network"):
+            zone = self.zone(model)
             if zone is None:
                 continue
             row = {"Model": model, "Zone volume (ml)": self.zone_volume_ml(model)}
@@ -383,8 +389,8 @@ class AblationResult:
             "chart_ellipsoid_mm": {"along": e.along_mm, "perpendicular_1": e.perpendicular_1_mm,
                                    "perpendicular_2": e.perpendicular_2_mm, "centre_offset": e.centre_offset_mm},
             "source_model": dataclasses.asdict(self.source),
-            "zone_volume_ml": {m: self.zone_volume_ml(m) for m in ("vendor", "physics")
-                               if (self.vendor_zone if m == "vendor" else self.physics_zone) is not None},
+            "zone_volume_ml": {m: self.zone_volume_ml(m) for m in ("vendor", "physics", "network")
+                               if self.zone(m) is not None},
             "margins": {model: m.summary() for model, m in self.margins.items()},
             "tumour_segments": self.tumour_names,
             "vessel_segments": self.vessel_names,
@@ -456,7 +462,7 @@ def plan_ablation(
     reporter.update(0.02, "Inputs checked")
     result = AblationResult(request, case.applicators, case.device.name, case.device.source, case.ellipsoid,
                             case.source, case.geometry, tumour_names=case.tumour_names, vessel_names=case.vessel_names)
-    if request.model in ("vendor", "both"):
+    if request.model in ("vendor", "both", "network"):
         t0 = time.perf_counter()
         result.vendor_zone = vendor_stage(case)
         timings["vendor"] = time.perf_counter() - t0
@@ -470,8 +476,19 @@ def plan_ablation(
             result.warnings.append("The physics model predicts no coagulation (Ω < 1 everywhere) for this setting")
         if case.vessel_names:
             result.warnings.append(f"Heat sink: segments {', '.join(case.vessel_names)} held at blood temperature")
+    if request.model == "network":
+        if ct is None:
+            raise AblationInputError("The network model needs the CT image (it reads the vessels from it)")
+        from .surrogate import predict_zone_network
+
+        t0 = time.perf_counter()
+        result.network_zone = predict_zone_network(ct, case.applicators, request, device=request.device)
+        timings["network"] = time.perf_counter() - t0
+        result.warnings.append("Network zone: a surrogate trained on synthetic bioheat simulations only")
+        reporter.update(0.9, "Network zone")
     t0 = time.perf_counter()
-    for model, zone in (("vendor", result.vendor_zone), ("physics", result.physics_zone)):
+    for model, zone in (("vendor", result.vendor_zone), ("physics", result.physics_zone),
+                        ("network", result.network_zone)):
         if zone is not None and case.tumour is not None:
             if not zone.any():
                 result.warnings.append(f"No {model} zone: margins not measured")

@@ -18,6 +18,7 @@ RESULT_ATTRIBUTE = "AblationSimulator.Result"
 ZONE_COLOURS = {
     "vendor": (1.0, 0.6, 0.1),
     "physics": (0.85, 0.1, 0.1),
+    "network": (0.6, 0.2, 0.9),
     "insufficient": (1.0, 1.0, 0.0),
 }
 
@@ -65,6 +66,8 @@ def result_to_scene(
         segmentation.add(f"Zone (vendor, {result.device_name})", result.vendor_zone, ZONE_COLOURS["vendor"])
     if result.physics_zone is not None and result.physics_zone.any():
         segmentation.add("Zone (physics, heat sink)", result.physics_zone, ZONE_COLOURS["physics"])
+    if result.network_zone is not None and result.network_zone.any():
+        segmentation.add("Zone (network surrogate)", result.network_zone, ZONE_COLOURS["network"])
     for model, margins in result.margins.items():
         if margins.insufficient_mask.any():
             segmentation.add(f"Margin < {margins.target_margin_mm:g} mm ({model})", margins.insufficient_mask,
