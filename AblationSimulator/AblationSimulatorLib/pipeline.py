@@ -272,7 +272,11 @@ class PhysicsOutput:
 
 
 def physics_stage(case: PreparedCase, progress: Progress | ProgressCallback | None = None) -> PhysicsOutput:
-    """Bioheat simulation with the calibrated sources; returns the Ω ≥ threshold zone on the case grid."""
+    """Bioheat simulation with the calibrated sources; returns the Ω ≥ threshold zone on the case grid.
+
+    The tissue is homogeneous (the request's preset) over the whole sub-grid: only the vessel segments differ
+    (held at blood temperature). Air, bone or lung inside the sub-grid are NOT modelled.
+    """
     from HCCInterventionalAILib.imaging import Volume
     from HCCInterventionalAILib.imaging.resample import resample_to_geometry
 
