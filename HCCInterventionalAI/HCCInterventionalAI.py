@@ -19,6 +19,7 @@ from slicer.util import VTKObservationMixin
 from HCCInterventionalAILib.slicer_helpers import (
     cancellable,
     ensure_python_requirements,
+    ensure_pytorch,
     enum_labels,
     layout_manager,
     module_resource_path,
@@ -64,6 +65,16 @@ Developed by the HCC Interventional AI contributors. Built on 3D Slicer's script
 (Jean-Christophe Fillion-Robin, Kitware Inc., Andras Lasso, PerkLab, and Steve Pieper, Isomics, Inc.),
 MONAI and PyTorch.
 """)
+        if getattr(slicer, "app", None) is not None:  # Sample Data entries, registered once Slicer has started
+            slicer.app.connect("startupCompleted()", registerSampleData)
+
+
+def registerSampleData() -> None:
+    """Register the synthetic patient and the public Y-90 cases in the Sample Data module (no download here)."""
+    from HCCInterventionalAILib.sample_data import register_sample_data
+
+    register_sample_data(thumbnail_file_name=module_resource_path(__file__, "Icons/HCCInterventionalAI.png"),
+                         load_synthetic_patient=lambda: HCCInterventionalAILogic().loadSamplePatient())
 
 
 #
@@ -72,21 +83,12 @@ MONAI and PyTorch.
 
 
 def ensurePyTorch() -> None:
-    """Make sure PyTorch is installed, through the PyTorch extension (asks the user first).
+    """Make sure PyTorch is installed, through the PyTorch extension (asks the user first; never pip).
 
     Raises:
         RuntimeError: the PyTorch extension is missing or the user declined the installation.
     """
-    try:
-        import PyTorchUtils
-    except ModuleNotFoundError as error:
-        raise RuntimeError(_("This feature needs the PyTorch extension: install it from the Extensions Manager "
-                             "and restart Slicer.")) from error
-    torchLogic = PyTorchUtils.PyTorchUtilsLogic()
-    if not torchLogic.torchInstalled():
-        torch = torchLogic.installTorch(askConfirmation=True)
-        if torch is None:
-            raise RuntimeError(_("PyTorch is required for AI segmentation and was not installed."))
+    ensure_pytorch(requester="HCC Interventional AI")
 
 
 def showSegmentationIn3D(segmentationNode) -> None:

@@ -44,6 +44,29 @@ def test_demo_writes_report_scene_and_results(demo_dir: Path):
     assert (demo_dir / "scene.mrb").stat().st_size > 10_000
 
 
+def test_results_json_holds_the_numbers_the_report_shows(demo_dir: Path):
+    """Every Y-90 number of the report (compartment doses, lung dose, DVH metrics, gamma criteria and pass rate) is
+    in results.json, rounded as the report prints it (4 significant figures): each value from the JSON, formatted
+    with the report's own number format, must appear as a table cell of the report."""
+    import html
+
+    from HCCInterventionalAILib.report.html import format_number
+
+    report = html.unescape((demo_dir / "report.html").read_text(encoding="utf-8"))
+    y90 = json.loads((demo_dir / "results.json").read_text())["y90"]
+    cells = [row["model_mean_dose_Gy"] for row in y90["compartments"]]
+    cells += [row[key] for row in y90["dose_metrics"] for key in ("mean_Gy", "D70_Gy", "V100_%")]
+    cells += [y90["methods"][0]["lung_dose_Gy"], y90["methods"][0]["activity_GBq"]]
+    for value in cells:
+        assert f">{format_number(value, zero_below=1e-6)}<" in report, value
+    assert y90["lung_dose_gy"] == pytest.approx(y90["methods"][0]["lung_dose_Gy"], rel=1e-3)
+    assert y90["gamma_criteria"] == {"dose_percent": 5.0, "dta_mm": 5.0, "normalisation": "global", "region": "Liver"}
+    for rate in y90["gamma_pass_percent"].values():
+        assert f"pass rate {rate:.1f}%" in report
+    sample = json.loads((demo_dir / "results.json").read_text())["sample_patient"]
+    assert sample["parameters"]["lung_shunt_fraction"] == 0.08 and len(sample["structures"]) >= 14
+
+
 @pytest.mark.scene
 def test_demo_scene_bundle_reloads_intact(demo_dir: Path):
     require_mrml()

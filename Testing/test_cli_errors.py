@@ -107,6 +107,7 @@ def test_multi_line_messages_become_one_line():
     error = ModelCardError("card.json", [("files[0].sha256", "must be 64 hex digits"), ("id", "missing")])
     assert one_line(error) == "Invalid model card card.json: files[0].sha256: must be 64 hex digits; id: missing"
     assert one_line(UnknownModelError("No model card 'x'")) == "No model card 'x'"
+    assert one_line("--size must be 'standard' or 'small'") == "--size must be 'standard' or 'small'"
 
 
 def test_shared_cli_imports_no_capability_library():

@@ -152,7 +152,7 @@ def test_extension_cmake():
     text = _strip_comments((ROOT / "CMakeLists.txt").read_text(encoding="utf-8"))
     variables = _variables(text)
     assert re.search(r"cmake_minimum_required\(\s*VERSION\s+3\.\d+", text)
-    assert _calls(text, "project") == [["HCCInterventionalAI"]]
+    assert [args[0] for args in _calls(text, "project")] == ["HCCInterventionalAI"]  # VERSION: extension metadata test
     for key in ("EXTENSION_HOMEPAGE", "EXTENSION_CATEGORY", "EXTENSION_CONTRIBUTORS", "EXTENSION_DESCRIPTION",
                 "EXTENSION_ICONURL", "EXTENSION_SCREENSHOTURLS", "EXTENSION_DEPENDS"):
         assert variables.get(key) and " ".join(variables[key]).strip(), f"{key} is not set"

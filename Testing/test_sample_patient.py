@@ -90,13 +90,18 @@ def test_segments_carry_standard_terminology(patient):
 # -- analytic volumes ---------------------------------------------------------------------------------------
 def test_liver_volume_matches_tapered_ellipsoid_formula(patient):
     """V = 4/3·π·a·b·c·(1 + t_y·t_z/5): the taper scales the cross-section at u = x/a by (1 + t_y u)(1 + t_z u);
-    integrated over the ellipsoid the linear terms vanish and ⟨u²⟩ = 1/5. The bend is a shear (det J = 1)."""
+    integrated over the ellipsoid the linear terms vanish and ⟨u²⟩ = 1/5. The bend is a shear (det J = 1).
+
+    Seed 7: the rasterised liver is 1486.572 ml against 1486.067 ml analytic, +0.034% (the README's figure);
+    asserted within 0.05%. Voxel-centre sampling miscounts about √(boundary voxels)/2 = √11 226/2 ≈ 53 of the
+    123 881 voxels (2×2×3 mm), i.e. ≈ 0.043% at 1σ for an arbitrary seed: this bound holds for seed 7, the
+    README's patient, not for every seed."""
     liver = patient.anatomy.liver
     a, b, c = liver.semi_axes
     t_y, t_z = liver.taper
     expected_ml = 4.0 / 3.0 * math.pi * a * b * c * (1.0 + t_y * t_z / 5.0) / 1000.0
     assert 1200.0 < expected_ml < 1800.0, "adult liver volume (Urata et al., Hepatology 1995;21:1317–1321)"
-    assert patient.truth.volume_ml("Liver") == pytest.approx(expected_ml, rel=0.01)
+    assert patient.truth.volume_ml("Liver") == pytest.approx(expected_ml, rel=5e-4)
     assert patient.parameters["liver_volume_ml"] == pytest.approx(expected_ml, rel=1e-9)
 
 

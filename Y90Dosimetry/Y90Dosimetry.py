@@ -18,6 +18,7 @@ from slicer.ScriptedLoadableModule import (
 from slicer.util import VTKObservationMixin
 
 from HCCInterventionalAILib.slicer_helpers import (
+    SegmentRolePickers,
     cancellable,
     ensure_python_requirements,
     enum_labels,
@@ -225,8 +226,6 @@ class Y90DosimetryWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     https://github.com/Slicer/Slicer/blob/main/Base/Python/slicer/ScriptedLoadableModule.py
     """
 
-    SEGMENTATION_EVENTS = ("SegmentAdded", "SegmentRemoved", "SegmentModified")
-
     def __init__(self, parent=None) -> None:
         """Called when the user opens the module the first time and the widget is initialized."""
         ScriptedLoadableModuleWidget.__init__(self, parent)
@@ -235,8 +234,7 @@ class Y90DosimetryWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._cancelToken = None
-        self._segmentCombos = {}
-        self._observedSegmentation = None
+        self._segmentPickers = None
 
     def setup(self) -> None:
         """Called when the user opens the module the first time and the widget is initialized."""
@@ -252,15 +250,13 @@ class Y90DosimetryWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
 
-        # Segment pickers: (parameter field, combo box, text of the "detect from names" entry)
-        self._segmentCombos = {
+        # Segment pickers: parameter field → (combo box, text of the "detect from names" entry)
+        self._segmentPickers = SegmentRolePickers(self, {
             "liverSegmentId": (self.ui.liverSegmentComboBox, _("(detect: 'Liver')")),
             "tumourSegmentId": (self.ui.tumourSegmentComboBox, _("(all tumour segments, detected from names)")),
             "lungSegmentId": (self.ui.lungSegmentComboBox, _("(detect 'Lung'; else threshold the image)")),
             "perfusedSegmentId": (self.ui.perfusedSegmentComboBox, _("(detect 'Perfused'; else whole liver)")),
-        }
-        for field, (combo, _text) in self._segmentCombos.items():
-            combo.connect("currentIndexChanged(int)", lambda index, field=field: self.onSegmentSelected(field, index))
+        }, lambda: self._parameterNode)
 
         self.ui.progressBar.hide()
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
@@ -287,7 +283,7 @@ class Y90DosimetryWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onSceneStartClose(self, caller, event) -> None:
         """Called just before the scene is closed."""
-        self._observeSegmentation(None)
+        self._segmentPickers.follow(None)
         self.setParameterNode(None)
 
     def onSceneEndClose(self, caller, event) -> None:
@@ -327,67 +323,8 @@ class Y90DosimetryWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def _onParameterNodeModified(self, caller=None, event=None) -> None:
         parameters = self._parameterNode
-        segmentationNode = parameters.segmentation if parameters else None
-        if segmentationNode is not self._observedSegmentation:
-            self._observeSegmentation(segmentationNode)
-            self._updateSegmentCombos()
-        else:
-            self._selectSegmentsInCombos()
+        self._segmentPickers.follow(parameters.segmentation if parameters else None)
         self._updateEnabledStates()
-
-    # -- segment pickers -------------------------------------------------------------------------------
-    def _observeSegmentation(self, segmentationNode) -> None:
-        if self._observedSegmentation is not None:
-            for event in self.SEGMENTATION_EVENTS:
-                self.removeObserver(self._observedSegmentation.GetSegmentation(),
-                                    getattr(slicer.vtkSegmentation, event), self.onSegmentsChanged)
-        self._observedSegmentation = segmentationNode
-        if segmentationNode is not None:
-            for event in self.SEGMENTATION_EVENTS:
-                self.addObserver(segmentationNode.GetSegmentation(), getattr(slicer.vtkSegmentation, event),
-                                 self.onSegmentsChanged)
-
-    def onSegmentsChanged(self, caller=None, event=None) -> None:
-        """Segments were added, removed or renamed: refresh the pickers."""
-        self._updateSegmentCombos()
-
-    def _updateSegmentCombos(self) -> None:
-        segmentationNode = self._parameterNode.segmentation if self._parameterNode else None
-        segments = []
-        if segmentationNode is not None:
-            segmentation = segmentationNode.GetSegmentation()
-            for index in range(segmentation.GetNumberOfSegments()):
-                segmentId = segmentation.GetNthSegmentID(index)
-                segments.append((segmentId, segmentation.GetSegment(segmentId).GetName()))
-        for combo, autoText in self._segmentCombos.values():
-            wasBlocked = combo.blockSignals(True)
-            try:
-                combo.clear()
-                combo.addItem(autoText, "")
-                for segmentId, name in segments:
-                    combo.addItem(name, segmentId)
-            finally:
-                combo.blockSignals(wasBlocked)
-        self._selectSegmentsInCombos()
-
-    def _selectSegmentsInCombos(self) -> None:
-        """Show the segments stored in the parameter node (e.g. after loading a scene)."""
-        for field, (combo, _autoText) in self._segmentCombos.items():
-            selected = getattr(self._parameterNode, field) if self._parameterNode else ""
-            index = max(combo.findData(selected), 0) if selected else 0
-            if combo.currentIndex != index:
-                wasBlocked = combo.blockSignals(True)
-                combo.currentIndex = index
-                combo.blockSignals(wasBlocked)
-
-    def onSegmentSelected(self, field: str, index: int) -> None:
-        """Store the segment ID chosen for a role ("" = detect from names)."""
-        if not self._parameterNode or index < 0:
-            return
-        combo = self._segmentCombos[field][0]
-        segmentId = combo.itemData(index) or ""
-        if getattr(self._parameterNode, field) != segmentId:
-            setattr(self._parameterNode, field, segmentId)
 
     def _updateEnabledStates(self) -> None:
         parameters = self._parameterNode

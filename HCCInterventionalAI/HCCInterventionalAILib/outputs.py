@@ -99,8 +99,8 @@ def check_output_path(target: str | Path, *, folder: bool = True, overwrite: boo
         raise OutputPathError(f"The output file '{target}' is an existing folder; choose a file path")
     if _is_nonempty(target) and not overwrite:
         what = "folder" if folder else "file"
-        raise OutputPathError(
-            f"The output {what} '{target}' already exists and is not empty; choose another output or pass --overwrite")
+        state = "already exists and is not empty" if folder else "already exists"
+        raise OutputPathError(f"The output {what} '{target}' {state}; choose another output or pass --overwrite")
     existing = _nearest_existing(target.parent)
     if not existing.is_dir():
         raise OutputPathError(f"Cannot create '{target}': '{existing}' is a file, not a folder")

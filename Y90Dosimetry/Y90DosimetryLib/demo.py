@@ -29,6 +29,7 @@ def y90_demo_step(context: Any) -> None:
     from HCCInterventionalAILib.demo import StepSkipped
     from HCCInterventionalAILib.imaging.resample import resample_to_geometry
     from HCCInterventionalAILib.report.figures import axial_montage, best_axial_slice
+    from HCCInterventionalAILib.report.html import round_nested
 
     from . import plan_treatment
     from .dvh import dvh_figure
@@ -88,7 +89,7 @@ def y90_demo_step(context: Any) -> None:
     parts[3].update(0.0, "Writing RT Dose")
     rtdose_path = write_rtdose(plan.dose, context.output_dir / "y90-dose-rtdose.dcm")
     section.text(f"DICOM RT Dose written: {rtdose_path.name}.")
-    context.results["y90"] = _rounded({
+    context.results["y90"] = round_nested({
         "activity_gbq": plan.activity_gbq, "lsf": plan.lung_shunt.lung_shunt_fraction, "true_lsf": true_lsf,
         "lung_mass_kg": plan.lung_mass_kg, "lung_dose_gy": plan.lung_dose_gy,
         "vial_at_calibration_gbq": plan.vial.activity_at_calibration_gbq if plan.vial else None,
@@ -138,21 +139,6 @@ def _predicted_vs_delivered(patient: Any, activity_gbq: float, common: dict[str,
         gammas[method] = gamma_index(delivered, dose, dose_percent=5.0, dta_mm=5.0,
                                      mask=structures.mask("Liver")).pass_rate_percent
     return pd.concat(tables, ignore_index=True), gammas
-
-
-def _rounded(value: Any, digits: int = 4) -> Any:
-    """Every float in a nested structure to ``digits`` significant figures (as the report shows them)."""
-    from HCCInterventionalAILib.report.html import round_significant
-
-    if isinstance(value, dict):
-        return {k: _rounded(v, digits) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_rounded(v, digits) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return None if not np.isfinite(value) else round_significant(float(value), digits)
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
 
 
 def _spect_window(spect: Any) -> tuple[float, float]:

@@ -84,14 +84,19 @@ def planar_lung_shunt(lung_anterior: float, lung_posterior: float, liver_anterio
 
 
 def spect_lung_shunt(spect: Volume, liver_mask: np.ndarray, lung_mask: np.ndarray, *,
-                     lung_region_method: str = "segmentation", negative_tolerance: float = 0.01) -> LungShuntResult:
+                     lung_region_method: str = "segmentation", negative_tolerance: float = 0.01,
+                     counts: np.ndarray | None = None) -> LungShuntResult:
     """LSF from counts in a lung and a liver region of a SPECT (masks on the SPECT grid).
+
+    ``counts``: the image's values already validated by :func:`.counts.checked_counts` (e.g. by the planning
+    case), so that they are not checked again.
 
     Raises:
         MissingStructureError: empty liver or lung region.
         LungShuntError: no liver counts.
     """
-    counts, warnings = checked_counts(spect, negative_tolerance=negative_tolerance)
+    counts, warnings = (counts, []) if counts is not None else checked_counts(
+        spect, negative_tolerance=negative_tolerance)
     liver_mask = np.asarray(liver_mask, dtype=bool)
     lung_mask = np.asarray(lung_mask, dtype=bool)
     if not lung_mask.any():
@@ -155,6 +160,7 @@ def lung_region_from_spect(
     smoothing_mm: float = 5.0,
     hu_threshold: float = -400.0,
     min_component_ml: float = 50.0,
+    counts: np.ndarray | None = None,
 ) -> LungRegion:
     """An approximate lung region for the LSF when the segmentation has no lung segment.
 
@@ -211,7 +217,7 @@ def lung_region_from_spect(
             f"Lung region found by CT threshold (HU < {hu_threshold:g}, largest enclosed air components): "
             "approximate, check it visually"], parameters)
 
-    counts, _ = checked_counts(spect)
+    counts = counts if counts is not None else checked_counts(spect)[0]
     sigma = [smoothing_mm / 2.3548 / s for s in spect.spacing[::-1]]
     smooth = ndimage.gaussian_filter(counts, sigma)
     cranial = (z > dome + margin_mm) & ~liver_mask
@@ -236,7 +242,8 @@ def lung_region_from_spect(
 
 
 def extend_cut_lungs(spect: Volume, lung_mask: np.ndarray, segmentation_covers: np.ndarray, *,
-                     names: tuple[str, ...] = ("lung",), level: float = 0.5, smoothing_mm: float = 5.0) -> LungRegion:
+                     names: tuple[str, ...] = ("lung",), level: float = 0.5, smoothing_mm: float = 5.0,
+                     counts: np.ndarray | None = None) -> LungRegion:
     """Extend a lung segment cut off by its field of view (e.g. an abdominal CT) into the rest of the SPECT.
 
     The lungs take up MAA uniformly, so beyond the cut the lung is where the (lightly smoothed) counts reach
@@ -255,7 +262,7 @@ def extend_cut_lungs(spect: Volume, lung_mask: np.ndarray, segmentation_covers: 
     lung_mask = np.asarray(lung_mask, dtype=bool)
     if not lung_mask.any():
         raise MissingStructureError("The lung segment is empty on the SPECT grid")
-    counts, _ = checked_counts(spect)
+    counts = counts if counts is not None else checked_counts(spect)[0]
     smooth = ndimage.gaussian_filter(counts, [smoothing_mm / 2.3548 / s for s in spect.spacing[::-1]])
     interior = ndimage.binary_erosion(lung_mask, iterations=2)
     plateau = float(np.median(smooth[interior if interior.any() else lung_mask]))

@@ -127,14 +127,15 @@ def measure_lung_shunt(case: PlanningCase, request: PlanRequest) -> LungMeasurem
                                 {"lung_shunt_fraction": value})
         return LungMeasurement(shunt, lungs, None, case.lung_mass(lungs))
     if not lungs.any():
-        region = lung_region_from_spect(case.spect, case.liver_all, ct=case.ct)
+        region = lung_region_from_spect(case.spect, case.liver_all, ct=case.ct, counts=case.counts)
         lungs, source = region.mask, region.method
         case.warnings.add(*region.warnings)
     elif case.cut_lungs and not case.segmentation_covers.all():
-        region = extend_cut_lungs(case.spect, lungs, case.segmentation_covers, names=tuple(case.cut_lungs))
+        region = extend_cut_lungs(case.spect, lungs, case.segmentation_covers, names=tuple(case.cut_lungs),
+                                  counts=case.counts)
         lungs, source = region.mask, region.method
         case.warnings.add(*region.warnings)
-    shunt = spect_lung_shunt(case.spect, case.liver_all, lungs, lung_region_method=source)
+    shunt = spect_lung_shunt(case.spect, case.liver_all, lungs, lung_region_method=source, counts=case.counts)
     case.warnings.add(*shunt.warnings)
     return LungMeasurement(shunt, lungs, source, case.lung_mass(lungs))
 
@@ -239,14 +240,15 @@ def voxel_dose(case: PlanningCase, request: PlanRequest, activity_gbq: float, ls
     if quantitative is not None:
         activity_map = quantitative.activity
     elif request.activity_source == "treated":
-        activity_map = activity_from_counts(case.spect, activity_gbq * (1 - lsf), region=case.treated)
+        activity_map = activity_from_counts(case.spect, activity_gbq * (1 - lsf), region=case.treated,
+                                            checked=case.counts)
         outside = 1.0 - float(case.counts[case.treated].sum()) / float(case.counts.sum())
         if outside > 0.05:
             case.warnings.add(f"{outside:.0%} of the SPECT counts lie outside the treated region '{case.treated_name}' "
                               "(lungs, spill-out, extrahepatic uptake); the voxel dose maps only the treated region's "
                               "activity, A·(1 − LSF)")
     else:
-        activity_map = activity_from_counts(case.spect, activity_gbq)
+        activity_map = activity_from_counts(case.spect, activity_gbq, checked=case.counts)
     constant = dose_constant(request.dose_constant)
     dose_local = local_deposition_dose(activity_map, density=case.density, dose_constant_gy_kg_per_gbq=constant)
     if request.dose_method == "local":
@@ -349,7 +351,8 @@ def plan_treatment(
     if request.activity_source == "quantitative":
         quantitative = quantitative_activity(spect, image_time=request.image_time,
                                              injection_time=request.injection_time,
-                                             injected_gbq=request.injected_gbq, tolerance=request.recovery_tolerance)
+                                             injected_gbq=request.injected_gbq, tolerance=request.recovery_tolerance,
+                                             checked=case.counts)
         case.warnings.add(*quantitative.warnings)
     report.update(0.15, "Lung shunt fraction")
     lungs = measure_lung_shunt(case, request)

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from .activity import decay_factor
 from .counts import checked_counts
 from .errors import Y90InputError
@@ -64,7 +66,7 @@ def _image_time(image: Volume) -> datetime | None:
 
 def quantitative_activity(image: Volume, *, image_time: datetime | None = None,
                           injection_time: datetime | None = None, injected_gbq: float | None = None,
-                          tolerance: float = 0.10) -> QuantitativeActivity:
+                          tolerance: float = 0.10, checked: np.ndarray | None = None) -> QuantitativeActivity:
     """Read a Bq/ml image as activity per voxel at injection time.
 
     Args:
@@ -75,6 +77,7 @@ def quantitative_activity(image: Volume, *, image_time: datetime | None = None,
             decay-corrected back to it.
         injected_gbq: administered activity, compared with the recovered activity.
         tolerance: relative difference between recovered and administered activity that raises a warning.
+        checked: the image values already validated by :func:`.counts.checked_counts` (not checked again).
 
     Raises:
         Y90InputError: unknown units, NaN or too-negative values, an image time before the injection, or a
@@ -91,7 +94,7 @@ def quantitative_activity(image: Volume, *, image_time: datetime | None = None,
         raise Y90InputError(f"'{image.name}' is in {image.units!r}, not an activity concentration "
                             f"({', '.join(sorted({'Bq/ml', 'kBq/ml', 'MBq/ml', 'BQML'}))}): a quantitative "
                             "activity source needs a calibrated Y-90 PET or bremsstrahlung SPECT")
-    values, count_warnings = checked_counts(image)
+    values, count_warnings = (checked, []) if checked is not None else checked_counts(image)
     warnings.extend(count_warnings)
     correction = 1.0
     image_time = image_time or _image_time(image)

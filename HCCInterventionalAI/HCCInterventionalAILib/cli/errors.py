@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +28,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+_BULLET = re.compile(r"^\s*[-•*]\s+")  # "  - field: message" list items of multi-line messages
 
 #: Exit code of every user error (as click uses for usage errors).
 USER_ERROR_EXIT_CODE = 2
@@ -64,7 +66,7 @@ def one_line(error: BaseException | str) -> str:
     text = error if isinstance(error, str) else str(error)
     if isinstance(error, KeyError) and text.startswith(("'", '"')) and text.endswith(("'", '"')):
         text = text[1:-1]  # KeyError quotes its message
-    lines = [line.strip().lstrip("-• ").strip() for line in text.splitlines()]
+    lines = [_BULLET.sub("", line).strip() for line in text.splitlines()]
     text = "; ".join(line for line in lines if line)
     if not text and isinstance(error, BaseException):
         text = type(error).__name__

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DOSE_ZERO_GY", "Report", "Section", "format_number", "round_significant"]
+__all__ = ["DOSE_ZERO_GY", "Report", "Section", "format_number", "round_nested", "round_significant"]
 
 #: Doses whose magnitude is below this (Gy) are shown as 0 in tables.
 DOSE_ZERO_GY = 1e-6
@@ -53,6 +53,22 @@ def round_significant(value: float, digits: int = 4) -> float:
     if value == 0.0 or not math.isfinite(value):
         return value
     return round(value, digits - 1 - math.floor(math.log10(abs(value))))
+
+
+def round_nested(value: Any, digits: int = 4) -> Any:
+    """Every float in a nested structure (dicts, lists, NumPy scalars) rounded as the report shows it; NaN and
+    infinities become None (JSON has neither), NumPy integers become ints."""
+    if isinstance(value, dict):
+        return {key: round_nested(item, digits) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [round_nested(item, digits) for item in value]
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return round_significant(float(value), digits) if math.isfinite(value) else None
+    return value
 
 
 def format_number(value: Any, digits: int = 4, zero_below: float | None = None) -> str:
