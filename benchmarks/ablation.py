@@ -10,7 +10,10 @@ and CEM43 accumulated every step (≈ 550 steps of 1.09 s). Rows:
 - vendor chart ellipsoid on the same grid (the baseline of the ratio column);
 - bioheat on the CPU (float32, torch, all cores unless --threads);
 - bioheat on the CPU with a 6 mm vessel beside the applicator (heat-sink path);
-- bioheat on CUDA (float32) — the row says "skipped: no CUDA" when torch sees no GPU.
+- bioheat on CUDA (float32) — the row says "skipped: no CUDA" when torch sees no GPU;
+- the physics-trained network (``AblationSimulatorLib.surrogate``) on its 48³ patch of 1.5 mm, and the solver on
+  that same patch for the same setting (the network's speed-up is both against that row and against the 1 mm
+  solver rows).
 
 Times are medians of ``--repeats`` runs after one warm-up (the warm-up is skipped for the long CPU rows when
 ``--repeats 1``). Targets (issue 8): ≤ 60 s on CPU, ≤ 5 s on a datacenter GPU. ``--quick`` simulates 60 s instead
@@ -103,6 +106,26 @@ def main() -> None:
                      _time(on_gpu, args.repeats, True), ""))
     else:
         rows.append((f"bioheat {duration:.0f} s", size, "cuda", None, "skipped: no CUDA device visible to torch"))
+
+    # physics-trained network (48³ patch of 1.5 mm, the same 75 W / 600 s setting) through the model-loading library
+    try:
+        from AblationSimulatorLib.surrogate import (
+            predict_patch,
+            simulate_case,
+            synthetic_case,
+        )
+
+        case = synthetic_case(300_000)
+        case.device, case.power_w, case.time_s = "covidien-mwa", 75.0, 600.0
+        inputs, _, solver_seconds = simulate_case(case)
+        rows.append(("bioheat on the network's patch", "48x48x48", "cpu", solver_seconds, "1.5 mm, same setting"))
+        rows.append(("network surrogate", "48x48x48", "cpu", _time(lambda: predict_patch(inputs, device="cpu"),
+                                                                   max(args.repeats, 3), True), ""))
+        if torch.cuda.is_available():
+            rows.append(("network surrogate", "48x48x48", "cuda",
+                         _time(lambda: predict_patch(inputs, device="cuda"), max(args.repeats, 3), True), ""))
+    except (ImportError, ValueError) as error:  # no MONAI, or no weights
+        rows.append(("network surrogate", "48x48x48", "cpu", None, f"skipped: {error}"))
 
     n, dt = steps["cpu"]
     print(f"Covidien 75 W source (P_eff {row.source.effective_power_w:.2f} W), {n} steps of {dt:.3f} s, "

@@ -1,6 +1,6 @@
 """The ablation section of ``hccai demo``: one microwave applicator through the synthetic patient's largest tumour,
-the vendor-chart zone, the bioheat zone in perfused liver with and without the vessels as heat sinks, margins, and
-an axial picture of the zones."""
+the vendor-chart zone, the bioheat zone in perfused liver with and without the vessels as heat sinks, the
+physics-trained network's zone, margins, and an axial picture of the zones."""
 
 from __future__ import annotations
 
@@ -67,13 +67,18 @@ def ablation_demo_step(context: Any) -> None:
 
     offset = get_device(DEMO_DEVICE).ellipsoid(DEMO_POWER_W, DEMO_TIME_S).centre_offset_mm
     applicator = demo_applicator(ct, tumour, offset)
-    parts = context.progress.split(2)
+    parts = context.progress.split(3)
     try:
         with_sink = plan_ablation([applicator], request, ct=ct, segmentation=seg, progress=parts[0])
         no_sink = plan_ablation([applicator], request.replace(model="physics", vessel_segments=()), ct=ct,
                                 segmentation=seg, progress=parts[1])
+        network = plan_ablation([applicator], request.replace(model="network"), ct=ct, segmentation=seg,
+                                progress=parts[2])
     except ImportError as error:
         raise StepSkipped(f"missing dependency: {error}") from error
+    from .surrogate import dice
+
+    network_dice = dice(network.network_zone, with_sink.physics_zone)
     e = with_sink.ellipsoid
     vendor_ml = with_sink.zone_volume_ml("vendor")
     sink_ml = with_sink.zone_volume_ml("physics")
@@ -85,6 +90,11 @@ def ablation_demo_step(context: Any) -> None:
         f"with the source calibrated on that chart, in perfused liver: {plain_ml:.1f} ml without and {sink_ml:.1f} ml "
         f"with the segmented vessels ({', '.join(with_sink.vessel_names) or 'none'}) as heat sinks."
     )
+    section.text(
+        f"Physics-trained network (a U-Net trained on synthetic bioheat simulations only): "
+        f"{network.zone_volume_ml('network'):.1f} ml in {network.timings_s['network']:.2f} s, versus the solver's "
+        f"{with_sink.timings_s['physics']:.1f} s; Dice with the solver's heat-sink zone {network_dice:.2f}."
+    )
     section.warning("Synthetic patient and a model calibrated on ex-vivo vendor charts: not a clinical prediction.")
     section.table(with_sink.margin_table(), "Margins (tumour vs predicted zone)")
     section.figure(zones_figure(ct, tumour, {"vendor": with_sink.vendor_zone, "physics (no vessels)": no_sink.physics_zone,
@@ -94,14 +104,19 @@ def ablation_demo_step(context: Any) -> None:
                    "(green), vessels (dark blue)")
     margins = {model: {k: v for k, v in m.summary().items() if not isinstance(v, list)}
                for model, m in with_sink.margins.items()}
-    context.results["ablation"] = {
+    from HCCInterventionalAILib.report.html import round_nested
+
+    context.results["ablation"] = round_nested({
         "device": with_sink.device_name, "power_w": DEMO_POWER_W, "time_s": DEMO_TIME_S, "tumour": tumour_name,
         "tumour_ml": float(tumour.sum()) * ct.geometry.voxel_volume_ml,
         "chart_semi_axes_mm": [e.along_mm, e.perpendicular_1_mm, e.perpendicular_2_mm],
-        "zone_ml": {"vendor": vendor_ml, "physics_no_vessels": plain_ml, "physics_heat_sink": sink_ml},
+        "zone_ml": {"vendor": vendor_ml, "physics_no_vessels": plain_ml, "physics_heat_sink": sink_ml,
+                    "network": network.zone_volume_ml("network")},
+        "seconds": {"physics": with_sink.timings_s["physics"], "network": network.timings_s["network"]},
+        "network_dice_vs_physics": network_dice,
         "vessels": with_sink.vessel_names, "margins": margins,
         "applicator": with_sink.applicators[0].to_dict(),
-    }
+    })
     if context.scene is not None:
         from .to_scene import result_to_scene
 

@@ -13,8 +13,9 @@ Inputs (4 channels, (k, j, i) order, 48³ patch centred on the zone centre):
 3. power ``P / 150 W`` and 4. time ``t / 900 s`` as constant maps.
 
 Output: 2 channels (background, coagulated Ω ≥ 1), softmax. :func:`predict_zone_network` runs it through the
-project's model-loading library (:func:`HCCInterventionalAILib.models.load_model`) from the card in
-``Resources/Models/ablation-zone-surrogate/``; :func:`main` regenerates the data and retrains it.
+project's model-loading library (:func:`HCCInterventionalAILib.models.load_model`) from the card
+``Resources/ModelCards/ablation-zone-surrogate.json`` (task "image-to-image", so that it is not offered as a CT
+segmentation model); :func:`main` regenerates the data and retrains it.
 """
 
 from __future__ import annotations
@@ -55,11 +56,14 @@ TRAINING_SETTINGS = {
     "angiodynamics-acculis": ((60.0, 140.0), (120.0, 360.0)),
 }
 CARD_FILE = "ablation-zone-surrogate.json"
+WEIGHTS_FILE = "ablation-zone-surrogate.pt"
 
 
 def card_path() -> Path:
-    """The surrogate's model card (``Resources/Models/ablation-zone-surrogate/``, not in the global registry)."""
-    return Path(__file__).resolve().parents[2] / "Resources" / "Models" / "ablation-zone-surrogate" / CARD_FILE
+    """The surrogate's model card, ``Resources/ModelCards/ablation-zone-surrogate.json`` (weights beside it)."""
+    from HCCInterventionalAILib.models.card import builtin_cards_directory
+
+    return builtin_cards_directory() / CARD_FILE
 
 
 def patch_geometry(centre_lps: np.ndarray) -> Geometry:
@@ -279,7 +283,7 @@ def write_card(folder: Path, weights: Path, evaluation: dict[str, Any]) -> Path:
         "name": "Ablation-zone surrogate of the bioheat solver (synthetic training only)",
         "description": "3-D U-Net predicting the Arrhenius Omega >= 1 microwave-ablation zone that "
                        "AblationSimulatorLib's Pennes solver computes in perfused liver with vessels as heat sinks.",
-        "task": "segmentation",
+        "task": "image-to-image",
         "format": "state_dict",
         "files": [{"url": weights.name, "sha256": digest, "filename": weights.name,
                    "size": weights.stat().st_size}],
@@ -353,7 +357,7 @@ def main() -> None:  # pragma: no cover - offline tool
     data, test = dict(np.load(train_file)), dict(np.load(test_file))
     torch.set_num_threads(1)  # one thread is several times faster than two on a shared 2-core machine
     net, history = train(data, epochs=epochs)
-    torch.save(net.state_dict(), out / "ablation-zone-unet.pt")
+    torch.save(net.state_dict(), out / WEIGHTS_FILE)
     torch.set_num_threads(1)
     dices, seconds = [], []
     with torch.no_grad():
@@ -368,7 +372,7 @@ def main() -> None:  # pragma: no cover - offline tool
               "solver_seconds_median_cpu1": float(np.median(test["seconds"])),
               "speedup_median": float(np.median(test["seconds"]) / np.median(seconds))}
     (out / "evaluation.json").write_text(json.dumps(report, indent=1))
-    write_card(out, out / "ablation-zone-unet.pt", report)
+    write_card(out, out / WEIGHTS_FILE, report)
     print(json.dumps({k: v for k, v in report.items() if k != "loss_history"}, indent=1))
 
 
