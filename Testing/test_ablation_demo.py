@@ -16,8 +16,10 @@ def _one_thread():
     torch.set_num_threads(before)
 
 
-def test_demo_step_runs_and_records_every_number(tmp_path):
+def test_demo_step_runs_and_records_every_number(tmp_path, monkeypatch):
     from HCCInterventionalAILib.demo import run_demo
+
+    monkeypatch.setenv("HCCAI_CACHE_DIR", str(tmp_path / "model-cache"))  # the network's verified copy goes here
 
     summary = run_demo(tmp_path / "demo", size="small", device="cpu", only=["ablation"])
     assert summary.steps["60-ablation"].startswith("ok"), summary.steps
@@ -29,5 +31,6 @@ def test_demo_step_runs_and_records_every_number(tmp_path):
     # perfused liver loses heat to the blood: smaller than the ex-vivo chart; the heat sink can only shrink it
     assert 0 < zones["physics_heat_sink"] <= zones["physics_no_vessels"] < zones["vendor"]
     assert "vendor" in ablation["margins"] and "physics" in ablation["margins"]
+    assert zones["network"] > 0 and 0.0 <= ablation["network_dice_vs_physics"] <= 1.0
     html = (tmp_path / "demo" / "report.html").read_text()
     assert "Ablation-zone prediction" in html

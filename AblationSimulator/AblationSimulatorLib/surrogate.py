@@ -43,8 +43,11 @@ __all__ = [
     "synthetic_case",
     "network_inputs",
     "simulate_case",
+    "predict_patch",
     "predict_zone_network",
+    "patch_geometry",
     "dice",
+    "TRAINING_SETTINGS",
 ]
 
 PATCH = 48
