@@ -25,7 +25,7 @@ PACKAGES = [
     "AblationSimulatorLib",
     "Y90DosimetryLib",
 ]
-FORBIDDEN = ["qt", "ctk", "slicer", "vtk", "vtkmodules", "torch", "monai"]
+FORBIDDEN = ["qt", "ctk", "slicer", "vtk", "vtkmodules", "torch", "monai", "trame", "wslink"]
 
 #: Submodules that exist to run *inside* a framework and may import it at the top (none today).
 ALLOWED: dict[str, set[str]] = {}

@@ -128,3 +128,11 @@ def test_sample_data_module_imports_only_the_standard_library() -> None:
     top = {alias.name.split(".")[0] for node in tree.body if isinstance(node, ast.Import) for alias in node.names}
     top |= {node.module.split(".")[0] for node in tree.body if isinstance(node, ast.ImportFrom) and node.module}
     assert top <= set(sys.stdlib_module_names) | {"__future__"}, top
+
+
+def test_readme_names_the_registered_samples(registered) -> None:
+    """The README's Slicer section lists exactly the sample names the code registers, and the category."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    for entry in registered:
+        assert f"`{entry['sampleName']}`" in readme, entry["sampleName"]
+    assert f"category *{SAMPLE_CATEGORY}*" in readme

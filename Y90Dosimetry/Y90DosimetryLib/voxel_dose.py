@@ -55,6 +55,7 @@ def activity_from_counts(
     *,
     region: np.ndarray | None = None,
     negative_tolerance: float = 0.01,
+    checked: np.ndarray | None = None,
 ) -> Volume:
     """Scale counts to activity (GBq per voxel) so that the region holds the administered activity.
 
@@ -67,6 +68,7 @@ def activity_from_counts(
             region, or the whole administered activity when ``region`` is None (whole field of view).
         region: boolean mask on the counts grid; None = whole field.
         negative_tolerance: see :func:`.counts.checked_counts`.
+        checked: the counts already validated by :func:`.counts.checked_counts` (not checked again).
 
     Returns:
         Activity volume (units "GBq"); ``metadata["warnings"]`` lists anything that was corrected.
@@ -74,7 +76,8 @@ def activity_from_counts(
     a = float(administered_activity_gbq)
     if not math.isfinite(a) or a <= 0:
         raise ZeroActivityError(f"Administered activity must be positive, got {administered_activity_gbq} GBq")
-    array, warnings = checked_counts(counts, negative_tolerance=negative_tolerance)
+    array, warnings = (checked, []) if checked is not None else checked_counts(
+        counts, negative_tolerance=negative_tolerance)
     if region is None:
         mask = np.ones(array.shape, dtype=bool)
         total = float(array.sum())
