@@ -15,6 +15,12 @@ cylindrical coordinates (r, z), solved with the same explicit finite-volume sche
 The temperature rise is linear in ``P_eff``: one run with 1 W, its history kept every few seconds, gives the
 damage for any power, so ``P_eff`` is found by bisection without re-running the solver, and ``ℓ`` by an outer
 root search. Run ``python -m AblationSimulatorLib.calibration`` to refit the preset file.
+
+Known limitation: the fit is per chart ROW, so ``P_eff`` falls with the chart time at a fixed generator power
+(the charts' zones grow slowly with time, a linear unperfused model grows faster). Each row's ex-vivo zone is
+reproduced, but in PERFUSED tissue a longer ablation at the same power can then give a smaller zone (measured on
+the surrogate's synthetic patch: Covidien 100 W, 13.1 ml at 300 s vs 9.3 ml at 600 s). A per-(device, power)
+source with a time-independent ``P_eff`` (and a fitted width σ) is the next step.
 """
 
 from __future__ import annotations

@@ -486,7 +486,8 @@ def plan_ablation(
         from .surrogate import predict_zone_network
 
         t0 = time.perf_counter()
-        result.network_zone = predict_zone_network(ct, case.applicators, request, device=request.device)
+        result.network_zone = predict_zone_network(ct, case.applicators, request, vessels=case.vessels,
+                                                   device=request.device)
         timings["network"] = time.perf_counter() - t0
         result.warnings.append("Network zone: a surrogate trained on synthetic bioheat simulations only")
         reporter.update(0.9, "Network zone")

@@ -179,10 +179,15 @@ def predict_patch(inputs: np.ndarray, *, device: Any = "auto", card: Any = None,
 
 
 def predict_zone_network(
-    ct: Volume, applicators: list[Applicator], request: AblationRequest, *, device: Any = "auto",
-    cache_dir: Any = None,
+    ct: Volume, applicators: list[Applicator], request: AblationRequest, *, vessels: np.ndarray | None = None,
+    device: Any = "auto", cache_dir: Any = None,
 ) -> np.ndarray:
     """Network zone (uint8 on the CT grid): one patch per applicator around its zone centre, union of the zones.
+
+    With a ``vessels`` mask (on the CT grid) the CT channel is rendered as the solver sees the anatomy, 100 HU
+    tissue and 180 HU vessels (the network's training distribution; the solver too treats everything but the
+    vessels as liver). Without it the CT itself is used, which outside homogeneous enhanced liver (fat, air,
+    tumour) lies outside what the network was trained on.
 
     Raises:
         AblationInputError: a setting outside the training range (see ``TRAINING_SETTINGS``).
@@ -201,6 +206,8 @@ def predict_zone_network(
             f"The network was trained on {device_preset.name} at {p0:g}–{p1:g} W for {t0:g}–{t1:g} s only")
     offset = device_preset.ellipsoid(request.power_w, request.time_s).centre_offset_mm
     zone = np.zeros(ct.geometry.shape, dtype=np.uint8)
+    if vessels is not None:
+        ct = ct.with_array(np.where(np.asarray(vessels, bool), 180.0, 100.0).astype(np.float32))
     for applicator in applicators:
         geometry = patch_geometry(applicator.point_from_tip(offset))
         ct_patch = resample_to_geometry(ct, geometry, "linear", default_value=-1000.0).array.astype(np.float32)
@@ -320,8 +327,12 @@ def write_card(folder: Path, weights: Path, evaluation: dict[str, Any]) -> Path:
         "intended_use": "Research: fast preview of the bioheat zone (heat-sink effect) during planning; the solver "
                         "remains the reference.",
         "limitations": "Reproduces the project's solver on synthetic anatomy, not clinical reality. Trained on "
-                       "straight vessels in homogeneous liver; one applicator per 72 mm patch (several applicators "
-                       "are predicted one by one and united, ignoring their thermal interaction).",
+                       "straight vessels in homogeneous liver: on patient CT the CT channel should be rendered from "
+                       "the vessel segmentation (100 HU tissue, 180 HU vessels; predict_zone_network does so when "
+                       "given the vessels), raw CT with fat, air or tumour is outside the training data. Least "
+                       "accurate at the corners of the training settings (e.g. Covidien 100 W / 600 s). One "
+                       "applicator per 72 mm patch (several applicators are predicted one by one and united, "
+                       "ignoring their thermal interaction).",
         "reported_accuracy": [
             {"metric": "Dice vs solver (mean)", "value": round(evaluation["dice_mean"], 4),
              "dataset": f"{evaluation['n_test']} held-out synthetic simulations (seeds 100000+)",
