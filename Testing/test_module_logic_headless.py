@@ -668,6 +668,7 @@ def test_y90_widget_smoke(y90, gui, headless, sample, monkeypatch):
     assert ui.heightSpinBox.enabled and not ui.targetDoseSpinBox.enabled
     parameters.method = y90.DosimetryMethod.PARTITION
     parameters.voxelDosimetry = y90.VoxelDosimetry.LOCAL
+    parameters.runInWorker = False  # in Slicer's process here; the worker path: Testing/test_y90_worker.py
 
     ui.applyButton.emit("clicked(bool)", True)
     assert ui.statusLabel.text == "Done: new dose volume, tables and DVH chart in the scene."
