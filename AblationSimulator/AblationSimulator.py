@@ -551,20 +551,11 @@ class AblationSimulatorLogic(ScriptedLoadableModuleLogic):
         Returns:
             The live segmentation node (``zoneNode`` when it is this module's live node, else a new one).
         """
-        import numpy as np
-
-        from AblationSimulatorLib.pipeline import AblationRequest, prepare, vendor_stage
-        from AblationSimulatorLib.to_scene import live_zone_to_scene
-        from HCCInterventionalAILib.imaging import Geometry
+        from AblationSimulatorLib.to_scene import live_zone_for_nodes
 
         applicators = [self.applicatorFromNode(n) for n in lineNodes if definedPointCount(n) == 2]
-        matrix = vtk.vtkMatrix4x4()
-        ctVolumeNode.GetIJKToRASMatrix(matrix)  # the grid only: the voxels are not copied
-        ijkToRas = np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
-        geometry = Geometry.from_ijk_to_ras(ijkToRas, ctVolumeNode.GetImageData().GetDimensions()[::-1])
-        case = prepare(applicators, (request or AblationRequest()).replace(model="vendor"), geometry=geometry)
-        return live_zone_to_scene(slicer.mrmlScene, vendor_stage(case), geometry, zoneNode,
-                                  name=_("Live ablation zone"), reference_volume_node=ctVolumeNode)
+        return live_zone_for_nodes(slicer.mrmlScene, applicators, ctVolumeNode, request, zoneNode,
+                                   name=_("Live ablation zone"))
 
 
 #

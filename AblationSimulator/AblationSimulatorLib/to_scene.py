@@ -10,7 +10,14 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     from .pipeline import AblationResult
 
-__all__ = ["LIVE_ATTRIBUTE", "RESULT_ATTRIBUTE", "ZONE_COLOURS", "live_zone_to_scene", "result_to_scene"]
+__all__ = [
+    "LIVE_ATTRIBUTE",
+    "RESULT_ATTRIBUTE",
+    "ZONE_COLOURS",
+    "live_zone_for_nodes",
+    "live_zone_to_scene",
+    "result_to_scene",
+]
 
 #: Node attribute naming which part of an ablation result a node holds (zones, margins, summary, temperature).
 RESULT_ATTRIBUTE = "AblationSimulator.Result"
@@ -137,3 +144,25 @@ def live_zone_to_scene(scene: Any, zone: np.ndarray, geometry: Any, node: Any = 
     scene.RemoveNode(fresh)
     node.Modified()
     return node
+
+
+def live_zone_for_nodes(scene: Any, applicators: Any, ct_volume_node: Any, request: Any = None, zone_node: Any = None,
+                        *, name: str = "Live zone") -> Any:
+    """Vendor zone of the applicators on a CT node's grid, written with :func:`live_zone_to_scene`.
+
+    Only the node's grid is read (IJK→RAS matrix and dimensions), never its voxels, so it is fast enough to
+    follow an applicator being dragged.
+    """
+    import vtk
+
+    from HCCInterventionalAILib.imaging import Geometry
+
+    from .pipeline import AblationRequest, prepare, vendor_stage
+
+    matrix = vtk.vtkMatrix4x4()
+    ct_volume_node.GetIJKToRASMatrix(matrix)
+    ijk_to_ras = np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
+    geometry = Geometry.from_ijk_to_ras(ijk_to_ras, ct_volume_node.GetImageData().GetDimensions()[::-1])
+    case = prepare(list(applicators), (request or AblationRequest()).replace(model="vendor"), geometry=geometry)
+    return live_zone_to_scene(scene, vendor_stage(case), geometry, zone_node, name=name,
+                              reference_volume_node=ct_volume_node)
