@@ -339,7 +339,8 @@ class HCCInterventionalAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
             self.ui.segmentationStatusLabel.text = _("Cancelling...")
             return
         with slicer.util.tryWithErrorDisplay(_("AI segmentation failed."), waitCursor=True):
-            self.logic.installRequirements(ai=True)
+            modelId = self._parameterNode.modelId
+            self.logic.installRequirements(ai=not modelId.startswith("liver-classical"))  # classical: no PyTorch
             if not self._modelIds:
                 self.populateModels()
             if not self._parameterNode.modelId:
@@ -537,7 +538,9 @@ class HCCInterventionalAILogic(ScriptedLoadableModuleLogic):
             raise ValueError(_("Select an input volume."))
         card = get_card(modelId)
         channels = [channel.name for channel in card.input.channels]
-        if len(channels) != len(inputNodes):
+        # A classical (non-learning) card takes its first channel and, optionally, the further phases.
+        optional = card.format == "classical" and 1 <= len(inputNodes) <= len(channels)
+        if len(channels) != len(inputNodes) and not optional:
             raise ValueError(_("Model {model} needs {count} input volumes ({channels}); got {given}.").format(
                 model=card.key, count=len(channels), channels=", ".join(channels), given=len(inputNodes)))
         progress = Progress(progressCallback, cancelToken)

@@ -232,7 +232,8 @@ class Headless:
     def load(self, name: str) -> types.ModuleType:
         """Load ``<root>/<name>/<name>.py`` as module ``name`` (removed from ``sys.modules`` afterwards)."""
         if name not in self.modules:
-            spec = importlib.util.spec_from_file_location(name, ROOT / name / f"{name}.py")
+            folder = next((p.parent for p in ROOT.glob(f"*/{name}.py")), ROOT / name)  # e.g. HCCRadiomics
+            spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
             module = importlib.util.module_from_spec(spec)
             self.monkeypatch.setitem(sys.modules, name, module)
             spec.loader.exec_module(module)

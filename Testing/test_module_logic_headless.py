@@ -51,7 +51,10 @@ SPECT_IJK_TO_RAS = np.array([[-8.84, 0, 0, 278.46], [0, -8.84, 0, 278.46], [0, 0
 # -- fixtures (headless, hcc, y90, ablation, sample, gui: Testing/conftest.py) --------------------------------
 @pytest.fixture
 def no_model_cards(tmp_path, monkeypatch):
-    """An empty model registry (no user cards, no $HCCAI_MODEL_CARDS)."""
+    """An empty model registry (no built-in cards such as liver-classical, no user cards, no $HCCAI_MODEL_CARDS)."""
+    from HCCInterventionalAILib.models import registry
+
+    monkeypatch.setattr(registry, "builtin_cards_directory", lambda: tmp_path / "builtin")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.setenv("HCCAI_MODEL_CARDS", str(tmp_path / "cards"))
     monkeypatch.setenv("HCCAI_CACHE_DIR", str(tmp_path / "cache"))
