@@ -617,6 +617,7 @@ def test_hcc_widget_segments_and_cancels(hcc, gui, headless, tiny_model, monkeyp
     assert widget._parameterNode.modelId == tiny_model
     widget._parameterNode.sampleSize = hcc.SampleSize.SMALL
     widget._parameterNode.device = hcc.ComputeDevice.CPU
+    widget._parameterNode.runInWorker = False  # in Slicer's process (the worker: test_models_worker.py)
     ui.loadSampleButton.emit("clicked(bool)", True)
     ui.segmentButton.emit("clicked(bool)", True)
     name = "Synthetic CT portal venous tiny-unet segmentation"

@@ -526,15 +526,11 @@ class Y90DosimetryLogic(ScriptedLoadableModuleLogic):
         Slicer) on the inputs written to a temporary folder; bad inputs fail before it starts. Returns the started
         ``Y90DosimetryLib.worker.PlanWorker`` (a ``ProcessRunner``: ``poll()`` it from a timer or ``run()`` it,
         then :meth:`loadBackgroundResult`; ``cancel()`` ends its process tree and removes the folder)."""
-        import shutil
-        import sys
-
         from Y90DosimetryLib.worker import start_plan_worker
 
         request, activity, segmentation, ct = self._prepare(activityVolumeNode, segmentationNode, ctVolumeNode,
                                                             request, segments, options)
-        python = pythonExecutable or shutil.which("PythonSlicer") or sys.executable
-        return start_plan_worker(activity, segmentation, request, ct=ct, python=python, log=log,
+        return start_plan_worker(activity, segmentation, request, ct=ct, python=pythonExecutable, log=log,
                                  progress=progressCallback)
 
     def loadBackgroundResult(self, folder, activityVolumeNode, *, segmentationNode=None, ctVolumeNode=None,

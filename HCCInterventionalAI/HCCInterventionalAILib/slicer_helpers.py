@@ -48,6 +48,7 @@ __all__ = [
     "read_requirements",
     "reload_libraries",
     "show_in_layout",
+    "show_segmentation_in_3d",
 ]
 
 EnumT = TypeVar("EnumT", bound=Enum)
@@ -386,6 +387,19 @@ def show_in_layout(table_node: Any = None, chart_node: Any = None) -> None:
         application_logic.PropagateTableSelection()
     if chart_node is not None:
         slicer.modules.plots.logic().ShowChartInLayout(chart_node)
+
+
+def show_segmentation_in_3d(segmentation_node: Any) -> None:
+    """Show a segmentation in the slice views and, as closed surfaces, in the 3D view (its focal point reset when
+    the application has a 3D view)."""
+    segmentation_node.CreateDefaultDisplayNodes()
+    segmentation_node.CreateClosedSurfaceRepresentation()
+    display_node = segmentation_node.GetDisplayNode()
+    display_node.SetVisibility(True)
+    display_node.SetVisibility3D(True)
+    manager = layout_manager()
+    if manager is not None and manager.threeDViewCount:
+        manager.threeDWidget(0).threeDView().resetFocalPoint()
 
 
 def enum_labels(labels: Callable[[], Mapping[str, str]]) -> Callable[[type[EnumT]], type[EnumT]]:

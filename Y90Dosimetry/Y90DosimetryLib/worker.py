@@ -14,8 +14,8 @@ and report unless left out), atomically: ``OUT`` appears only when complete. The
 Dose and report: the module exports RT Dose itself, and Slicer's Python bundles no matplotlib for the report.
 
 Module side: :func:`start_plan_worker` writes the inputs into a new temporary folder and starts a
-:class:`PlanWorker` (a :class:`~HCCInterventionalAILib.process_runner.ProcessRunner` that also removes that
-folder when cancelled or failed); :func:`read_plan_folder` reads an output folder back into a
+:class:`PlanWorker` (a :class:`~HCCInterventionalAILib.process_runner.WorkerRunner`, which also removes that
+folder when cancelled or failed; the shared worker parts are in :mod:`HCCInterventionalAILib.process_runner`); :func:`read_plan_folder` reads an output folder back into a
 :class:`PlanFolderResult`, which has the attributes :func:`.to_scene.result_to_scene` and the module's summary
 use. User errors end the worker with one line on stderr and exit code 2; a cancellation with exit code 3.
 """
@@ -25,15 +25,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from HCCInterventionalAILib.process_runner import ProcessRunner
+from HCCInterventionalAILib.process_runner import (
+    EXIT_CANCELLED,
+    EXIT_USER_ERROR,
+    WORK_FOLDER_MARKER,
+    WorkerRunner,
+    make_work_folder,
+    remove_work_folder,
+    run_worker,
+    start_worker,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -47,10 +54,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["EXIT_CANCELLED", "EXIT_USER_ERROR", "PlanFolderResult", "PlanWorker", "WORK_FOLDER_MARKER", "main",
            "read_plan_folder", "remove_work_folder", "start_plan_worker"]
 
-EXIT_USER_ERROR = 2
-EXIT_CANCELLED = 3
-#: File that marks a temporary work folder made by :func:`start_plan_worker` (only such folders are removed).
-WORK_FOLDER_MARKER = ".hccai-y90-worker"
 
 
 # -- worker side ----------------------------------------------------------------------------------------------
@@ -71,63 +74,25 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one plan as a worker; returns the exit code (0 done, 2 user error, 3 cancelled)."""
-    from HCCInterventionalAILib.process_runner import install_termination_handler, worker_progress
-    from HCCInterventionalAILib.progress import Cancelled
-
-    from .plan_files import run_y90_cli
-    from .request import PlanRequest
-
-    install_termination_handler()
     args = _parser().parse_args(argv)
-    progress = worker_progress()
-    try:
+
+    def work(progress) -> str:
+        from .plan_files import run_y90_cli
+        from .request import PlanRequest
+
         request = PlanRequest.from_json(args.request.read_text(encoding="utf-8"))
         metadata = json.loads(args.metadata.read_text(encoding="utf-8")) if args.metadata else None
         result = run_y90_cli(args.spect, args.segmentation, args.output, request, ct=args.ct, progress=progress,
                              rtdose=not args.no_rtdose, report=not args.no_report, metadata=metadata)
-    except Cancelled:
-        print("Cancelled; no output was written.", file=sys.stderr, flush=True)
-        return EXIT_CANCELLED
-    except (ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr, flush=True)
-        return EXIT_USER_ERROR
-    print(f"Activity {result.activity_gbq:.3f} GBq; outputs in {args.output}", flush=True)
-    return 0
+        return f"Activity {result.activity_gbq:.3f} GBq; outputs in {args.output}"
+
+    return run_worker(work)
 
 
 # -- module side ----------------------------------------------------------------------------------------------
-def remove_work_folder(folder: str | os.PathLike | None) -> None:
-    """Remove a work folder made by :func:`start_plan_worker` (a folder without the marker is left alone)."""
-    if folder is not None and (Path(folder) / WORK_FOLDER_MARKER).is_file():
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-class PlanWorker(ProcessRunner):
-    """A :class:`ProcessRunner` for one plan: ``folder`` is its temporary work folder (inputs, request, and the
-    output folder ``output`` once the worker succeeded). Cancel, or a worker that fails, removes ``folder``."""
-
-    def __init__(self, command: list[str], folder: Path, output: Path, **options: Any) -> None:
-        super().__init__(command, cwd=folder, **options)
-        self.folder = folder
-        self.output = output
-
-    def cancel(self) -> None:
-        super().cancel()
-        remove_work_folder(self.folder)
-
-    def poll(self) -> int | None:
-        code = super().poll()
-        if code not in (None, 0):
-            remove_work_folder(self.folder)
-        return code
-
-
-def _library_paths() -> list[str]:
-    """Folders that hold Y90DosimetryLib and HCCInterventionalAILib (PythonSlicer does not know the modules')."""
-    import HCCInterventionalAILib
-
-    paths = [str(Path(__file__).resolve().parents[1]), str(Path(HCCInterventionalAILib.__file__).resolve().parents[1])]
-    return list(dict.fromkeys(paths))
+#: The runner of one plan: ``folder`` is its temporary work folder (inputs, request, and the output folder
+#: ``output`` once the worker succeeded); cancel, or a worker that fails, removes ``folder``.
+PlanWorker = WorkerRunner
 
 
 def start_plan_worker(spect: Volume, segmentation: Segmentation, request: PlanRequest, *, ct: Volume | None = None,
@@ -138,7 +103,8 @@ def start_plan_worker(spect: Volume, segmentation: Segmentation, request: PlanRe
     Args:
         spect, segmentation, ct: the inputs (written as NRRD / .seg.nrrd; the worker reads them back).
         request: the plan (written as JSON).
-        python: the Python to run (``PythonSlicer`` inside Slicer); None = ``sys.executable``.
+        python: the Python to run; None = ``PythonSlicer`` inside Slicer, else ``sys.executable``
+            (:func:`~HCCInterventionalAILib.process_runner.worker_python`).
         log, progress: callbacks of the :class:`ProcessRunner` (log lines; (fraction, message)).
         start: start the process (else the caller calls ``start()`` or ``run()``).
 
@@ -149,24 +115,22 @@ def start_plan_worker(spect: Volume, segmentation: Segmentation, request: PlanRe
 
     from .results import to_jsonable
 
-    folder = Path(tempfile.mkdtemp(prefix="hccai-y90-"))
+    folder = make_work_folder("hccai-y90-")
     try:
-        (folder / WORK_FOLDER_MARKER).write_text("temporary Y-90 worker folder\n", encoding="utf-8")
         (folder / "request.json").write_text(request.to_json(indent=2), encoding="utf-8")
-        command = [python or sys.executable, "-m", "Y90DosimetryLib.worker", "--request", str(folder / "request.json"),
-                   "--spect", str(write_volume(spect, folder / "spect.nrrd")),
-                   "--segmentation", str(write_segmentation(segmentation, folder / "segmentation.seg.nrrd"))]
+        arguments = ["--request", str(folder / "request.json"),
+                     "--spect", str(write_volume(spect, folder / "spect.nrrd")),
+                     "--segmentation", str(write_segmentation(segmentation, folder / "segmentation.seg.nrrd"))]
         if ct is not None:
-            command += ["--ct", str(write_volume(ct, folder / "ct.nrrd"))]
+            arguments += ["--ct", str(write_volume(ct, folder / "ct.nrrd"))]
         # NRRD keeps voxels and geometry exactly; the metadata (acquisition time, DICOM identifiers) goes as JSON
         inputs = {"spect": spect.metadata, **({"ct": ct.metadata} if ct is not None else {})}
         (folder / "metadata.json").write_text(json.dumps(to_jsonable(inputs)), encoding="utf-8")
-        command += ["--metadata", str(folder / "metadata.json"), "-o", str(folder / "output"), "--no-rtdose",
-                    "--no-report"]  # the module exports RT Dose itself
-        python_path = os.pathsep.join([*_library_paths(), *filter(None, [os.environ.get("PYTHONPATH")])])
-        worker = PlanWorker(command, folder, folder / "output", log=log, progress=progress,
-                            env={"PYTHONPATH": python_path})
-        return worker.start() if start else worker
+        arguments += ["--metadata", str(folder / "metadata.json"), "-o", str(folder / "output"), "--no-rtdose",
+                      "--no-report"]  # the module exports RT Dose itself
+        return start_worker("Y90DosimetryLib.worker", arguments, folder, folder / "output", python=python,
+                            packages=("Y90DosimetryLib", "HCCInterventionalAILib"), log=log, progress=progress,
+                            start=start)
     except BaseException:
         remove_work_folder(folder)
         raise

@@ -271,4 +271,7 @@ def _validated(
         or not np.allclose(matrix.T @ matrix, np.eye(3), atol=1e-4)
     ):
         raise GeometryError("Direction must be an orthonormal 3×3 matrix (columns = i, j, k axes in LPS)")
+    # cosines below 1e-12 are rounding noise of axis-aligned grids; as subnormal numbers (e.g. 5e-283) they make
+    # ITK's physical-to-index mapping put voxel centres outside their own image
+    matrix = np.where(np.abs(matrix) < 1e-12, 0.0, matrix)
     return size_kji, step, position, tuple(tuple(float(v) for v in row) for row in matrix)
