@@ -1,11 +1,13 @@
 import logging
+from enum import Enum
+from typing import Annotated
 
 import slicer
 import vtk
-from slicer import vtkMRMLMarkupsLineNode, vtkMRMLTableNode
+from slicer import vtkMRMLMarkupsLineNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode, vtkMRMLTableNode
 from slicer.i18n import tr as _
 from slicer.i18n import translate
-from slicer.parameterNodeWrapper import parameterNodeWrapper
+from slicer.parameterNodeWrapper import WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -15,8 +17,11 @@ from slicer.ScriptedLoadableModule import (
 from slicer.util import VTKObservationMixin
 
 from HCCInterventionalAILib.slicer_helpers import (
+    cancellable,
     ensure_python_requirements,
+    enum_labels,
     module_resource_path,
+    progress_to_widgets,
     reload_libraries,
     show_in_layout,
 )
@@ -38,7 +43,8 @@ POINT_LABELS = ("tip", "entry")
 
 
 class AblationSimulator(ScriptedLoadableModule):
-    """Thermal ablation planning: applicator placement today, ablation-zone prediction in the next release.
+    """Thermal ablation planning: applicator placement, ablation-zone prediction (vendor charts, bioheat physics
+    with vessel heat sink) and tumour margins.
 
     Uses ScriptedLoadableModule base class, available at:
     https://github.com/Slicer/Slicer/blob/main/Base/Python/slicer/ScriptedLoadableModule.py
@@ -53,7 +59,8 @@ class AblationSimulator(ScriptedLoadableModule):
         self.parent.helpText = _("""
 Plan percutaneous thermal ablation (radiofrequency, microwave, cryo) of liver tumours: place applicators as
 lines from the tip (target) to the skin entry point and read their length and angle to the axial plane.
-Ablation-zone prediction, margins and confirmation arrive with the next release.
+Predict the ablation zone from the manufacturer's chart (device, power, time) or with a bioheat (Pennes) model
+calibrated on that chart, in which segmented vessels act as heat sinks, and measure the tumour margins.
 See the <a href="https://github.com/hcc-interventional-ai/SlicerHCCInterventionalAI">documentation</a>.
 <br><b>Research software, not for clinical use.</b>
 """)
@@ -80,6 +87,27 @@ def definedPointCount(lineNode) -> int:
 #
 
 
+@enum_labels(lambda: {"COVIDIEN_MWA": _("Covidien/Medtronic MWA"), "AMICA_PROBE": _("Amica MWA probe"),
+                      "ANGIODYNAMICS_ACCULIS": _("AngioDynamics Acculis MWA")})
+class AblationDevice(Enum):
+    """Device presets of Resources/Presets/ablation_devices.json (stored by member name: never rename)."""
+
+    COVIDIEN_MWA = "covidien-mwa"
+    AMICA_PROBE = "amica-probe"
+    ANGIODYNAMICS_ACCULIS = "angiodynamics-acculis"
+
+
+@enum_labels(lambda: {"VENDOR": _("Vendor chart ellipsoid"), "PHYSICS": _("Bioheat physics (heat sink)"),
+                      "BOTH": _("Both"), "NETWORK": _("Network (trained on synthetic simulations)")})
+class ZoneModel(Enum):
+    """Zone model of AblationSimulatorLib.pipeline (stored by member name)."""
+
+    VENDOR = "vendor"
+    PHYSICS = "physics"
+    BOTH = "both"
+    NETWORK = "network"
+
+
 @parameterNodeWrapper
 class AblationSimulatorParameterNode:
     """
@@ -87,10 +115,21 @@ class AblationSimulatorParameterNode:
 
     currentApplicator - the applicator (markups line: point 1 = tip, point 2 = entry) shown in the panel.
     applicatorTable - output table of all applicators (created when empty).
+    ctVolume, segmentation - image the zone is placed on; tumour(s) and vessels (recognised by name).
+    ablationDevice, powerW, timeS - generator setting (within the device chart); zoneModel; targetMarginMm.
+    liveUpdate - redraw the vendor zone whenever an applicator point is moved.
     """
 
     currentApplicator: vtkMRMLMarkupsLineNode
     applicatorTable: vtkMRMLTableNode
+    ctVolume: vtkMRMLScalarVolumeNode
+    segmentation: vtkMRMLSegmentationNode
+    ablationDevice: AblationDevice = AblationDevice.COVIDIEN_MWA
+    powerW: Annotated[float, WithinRange(1.0, 200.0)] = 75.0
+    timeS: Annotated[float, WithinRange(10.0, 1200.0)] = 300.0
+    zoneModel: ZoneModel = ZoneModel.VENDOR
+    targetMarginMm: Annotated[float, WithinRange(0.0, 20.0)] = 5.0
+    liveUpdate: bool = False
 
 
 #
@@ -114,6 +153,8 @@ class AblationSimulatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._observedApplicator = None
+        self._cancelToken = None
+        self._liveZoneNode = None
 
     def setup(self) -> None:
         """Called when the user opens the module the first time and the widget is initialized."""
@@ -131,11 +172,15 @@ class AblationSimulatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
 
         self.ui.addApplicatorButton.connect("clicked(bool)", self.onAddApplicatorButton)
         self.ui.updateTableButton.connect("clicked(bool)", self.onUpdateTableButton)
+        self.ui.predictButton.connect("clicked(bool)", self.onPredictButton)
+        self.ui.progressBar.hide()
 
         self.initializeParameterNode()
 
     def cleanup(self) -> None:
         """Called when the application closes and the module widget is destroyed."""
+        if self._cancelToken is not None:
+            self._cancelToken.cancel()
         self.removeObservers()
 
     def enter(self) -> None:
@@ -168,6 +213,10 @@ class AblationSimulatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
     def initializeParameterNode(self) -> None:
         """Ensure parameter node exists and observed."""
         self.setParameterNode(self.logic.getParameterNode())
+        if not self._parameterNode.ctVolume:
+            firstVolume = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+            if firstVolume:
+                self._parameterNode.ctVolume = firstVolume
         if not self._parameterNode.currentApplicator:
             applicators = self.logic.applicatorNodes()
             if applicators:
@@ -211,6 +260,14 @@ class AblationSimulatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
                 self.logic.applicatorsTable(tableNode=self._parameterNode.applicatorTable, show=False)
             except Exception:  # an observer must not raise; the button reports errors
                 logging.exception("Failed to update the applicator table")
+        p = self._parameterNode
+        if p and p.liveUpdate and p.ctVolume and definedPointCount(caller) == 2:
+            try:
+                self._liveZoneNode = self.logic.updateLiveZone(self.logic.applicatorNodes(), p.ctVolume,
+                                                               self.logic.requestFromParameterNode(p),
+                                                               self._liveZoneNode)
+            except Exception as error:  # e.g. a setting outside the chart: say it, do not raise in an observer
+                self.ui.zoneStatusLabel.text = str(error)
 
     def _updateApplicatorInfo(self) -> None:
         lineNode = self._parameterNode.currentApplicator if self._parameterNode else None
@@ -254,6 +311,32 @@ class AblationSimulatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             self.ui.statusLabel.text = _("{count} applicator(s) in table '{table}'.").format(
                 count=tableNode.GetNumberOfRows(), table=tableNode.GetName())
             self._updateApplicatorInfo()
+
+    def onPredictButton(self) -> None:
+        """Predict the zone(s) and margins (the button turns into Cancel while it runs)."""
+        if self._cancelToken is not None:
+            self._cancelToken.cancel()
+            self.ui.zoneStatusLabel.text = _("Cancelling...")
+            return
+        with slicer.util.tryWithErrorDisplay(_("Ablation-zone prediction failed."), waitCursor=True):
+            self.logic.installRequirements()
+            p = self._parameterNode
+            with cancellable(self.ui.zoneStatusLabel, self._setRunning) as cancelToken:
+                result, nodes = self.logic.predictZone(
+                    self.logic.applicatorNodes(), p.ctVolume, p.segmentation, self.logic.requestFromParameterNode(p),
+                    progressCallback=progress_to_widgets(self.ui.progressBar, self.ui.zoneStatusLabel),
+                    cancelToken=cancelToken)
+                self.ui.marginResultsLabel.text = self.logic.summaryHtml(result)
+                self.ui.zoneStatusLabel.text = _("Done: zones and tables added to the scene.")
+
+    def _setRunning(self, cancelToken) -> None:
+        """The cancel token of the prediction now running (the button turns into Cancel), None when it ends."""
+        self._cancelToken = cancelToken
+        running = cancelToken is not None
+        self.ui.predictButton.text = _("Cancel") if running else _("Predict ablation zone")
+        self.ui.progressBar.setVisible(running)
+        self.ui.progressBar.value = 0
+        self.ui.applicatorsCollapsibleButton.enabled = not running
 
 
 #
@@ -400,6 +483,79 @@ class AblationSimulatorLogic(ScriptedLoadableModuleLogic):
         if show:
             show_in_layout(table_node=tableNode)
         return tableNode
+
+
+    def requestFromParameterNode(self, parameterNode):
+        """The ``AblationSimulatorLib.AblationRequest`` of the panel's settings."""
+        from AblationSimulatorLib.pipeline import AblationRequest
+
+        p = parameterNode
+        return AblationRequest(ablation_device=p.ablationDevice.value, power_w=float(p.powerW),
+                               time_s=float(p.timeS), model=p.zoneModel.value,
+                               target_margin_mm=float(p.targetMarginMm))
+
+    def predictZone(self, lineNodes, ctVolumeNode, segmentationNode=None, request=None, progressCallback=None,
+                    cancelToken=None, show: bool = True):
+        """Predict the ablation zone of the applicators on a CT and the margins of the segmented tumour(s).
+
+        Args:
+            lineNodes: applicator lines (lines without both points are skipped).
+            ctVolumeNode: the image the zone is placed on.
+            segmentationNode: tumour(s) and vessels, recognised by segment name (optional).
+            request: ``AblationSimulatorLib.AblationRequest`` (default settings when None).
+            progressCallback: called with (fraction 0–1, message).
+            cancelToken: ``HCCInterventionalAILib.progress.CancelToken``; cancelling raises ``Cancelled`` and
+                adds nothing to the scene.
+            show: show the margin table in the layout.
+
+        Returns:
+            (``AblationResult``, dict of the NEW nodes written by ``result_to_scene``).
+
+        Raises:
+            ValueError: no CT, no complete applicator, or an input the library refuses (setting outside the
+                chart, applicator outside the image, empty tumour...).
+        """
+        from AblationSimulatorLib.pipeline import AblationRequest, plan_ablation
+        from AblationSimulatorLib.to_scene import result_to_scene
+        from HCCInterventionalAILib.progress import Progress
+        from HCCInterventionalAILib.scene import node_to_segmentation, node_to_volume
+
+        if ctVolumeNode is None:
+            raise ValueError(_("Select the CT the zone is placed on."))
+        applicators = [self.applicatorFromNode(n) for n in lineNodes if definedPointCount(n) == 2]
+        if not applicators:
+            raise ValueError(_("Place at least one applicator (tip and entry point)."))
+        progress = Progress(progressCallback, cancelToken)
+        progress.update(0.0, _("Reading the images"))
+        ct = node_to_volume(ctVolumeNode)
+        segmentation = node_to_segmentation(segmentationNode, ct.geometry) if segmentationNode else None
+        result = plan_ablation(applicators, request or AblationRequest(), ct=ct, segmentation=segmentation,
+                               progress=progress.sub(0.05, 0.9))
+        progress.check()
+        progress.update(0.9, _("Adding the results to the scene"))
+        nodes = result_to_scene(slicer.mrmlScene, result, ctVolumeNode.GetName(), reference_volume_node=ctVolumeNode)
+        if show and nodes["marginTable"] is not None:
+            show_in_layout(table_node=nodes["marginTable"])
+        progress.update(1.0, _("Done"))
+        return result, nodes
+
+    def summaryHtml(self, result) -> str:
+        """Zone volumes and the margin table as HTML for the panel."""
+        return result.summary_html()
+
+    def updateLiveZone(self, lineNodes, ctVolumeNode, request=None, zoneNode=None):
+        """Recompute the vendor zone of the applicators and write it into the live zone node (in place).
+
+        Fast enough to follow an applicator being moved (the chart ellipsoid only; benchmarks/ablation.py).
+
+        Returns:
+            The live segmentation node (``zoneNode`` when it is this module's live node, else a new one).
+        """
+        from AblationSimulatorLib.to_scene import live_zone_for_nodes
+
+        applicators = [self.applicatorFromNode(n) for n in lineNodes if definedPointCount(n) == 2]
+        return live_zone_for_nodes(slicer.mrmlScene, applicators, ctVolumeNode, request, zoneNode,
+                                   name=_("Live ablation zone"))
 
 
 #

@@ -1,0 +1,394 @@
+"""A physics-trained network that predicts the bioheat ablation zone in one pass (a fast surrogate of the solver).
+
+What it is, exactly: a MONAI 3-D U-Net trained ONLY on simulations of this library's Pennes solver
+(:func:`~.bioheat.simulate_bioheat`, perfused liver, calibrated microwave sources of
+:mod:`~.devices`) in SYNTHETIC anatomy: a 48³ patch of 1.5 mm voxels of homogeneous enhanced liver (100 HU, noise
+σ 15 HU) crossed by 0–2 straight vessels (180 HU, 3–10 mm diameter, random position and direction) that act as
+heat sinks. It has never seen a patient, an ex-vivo or in-vivo ablation: it reproduces the solver, not reality.
+
+Inputs (4 channels, (k, j, i) order, 48³ patch centred on the zone centre):
+
+1. CT, ``clip((HU + 100) / 400, 0, 1)``;
+2. applicator source: the calibrated power density of the device setting divided by its maximum;
+3. power ``P / 150 W`` and 4. time ``t / 900 s`` as constant maps.
+
+Output: 2 channels (background, coagulated Ω ≥ 1), softmax. :func:`predict_zone_network` runs it through the
+project's model-loading library (:func:`HCCInterventionalAILib.models.load_model`) from the card
+``Resources/ModelCards/ablation-zone-surrogate.json`` (task "image-to-image", so that it is not offered as a CT
+segmentation model); :func:`main` regenerates the data and retrains it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import AblationInputError
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from HCCInterventionalAILib.imaging import Geometry, Volume
+
+    from .applicator import Applicator
+    from .pipeline import AblationRequest
+
+__all__ = [
+    "PATCH",
+    "SPACING_MM",
+    "SurrogateCase",
+    "card_path",
+    "synthetic_case",
+    "network_inputs",
+    "simulate_case",
+    "predict_patch",
+    "predict_zone_network",
+    "patch_geometry",
+    "dice",
+    "TRAINING_SETTINGS",
+]
+
+PATCH = 48
+SPACING_MM = 1.5
+#: Settings the network was trained on (device: (power range W, time range s)); Amica limited so zones fit the patch.
+TRAINING_SETTINGS = {
+    "covidien-mwa": ((45.0, 100.0), (150.0, 600.0)),
+    "amica-probe": ((20.0, 60.0), (180.0, 600.0)),
+    "angiodynamics-acculis": ((60.0, 140.0), (120.0, 360.0)),
+}
+CARD_FILE = "ablation-zone-surrogate.json"
+WEIGHTS_FILE = "ablation-zone-surrogate.pt"
+
+
+def card_path() -> Path:
+    """The surrogate's model card, ``Resources/ModelCards/ablation-zone-surrogate.json`` (weights beside it)."""
+    from HCCInterventionalAILib.models.card import builtin_cards_directory
+
+    return builtin_cards_directory() / CARD_FILE
+
+
+def patch_geometry(centre_lps: np.ndarray) -> Geometry:
+    """48³ axis-aligned LPS grid of 1.5 mm voxels centred on ``centre_lps``."""
+    from HCCInterventionalAILib.imaging import Geometry
+
+    half = (PATCH - 1) / 2 * SPACING_MM
+    return Geometry((PATCH,) * 3, (SPACING_MM,) * 3, tuple(np.asarray(centre_lps, dtype=float) - half))
+
+
+@dataclass
+class SurrogateCase:
+    """One synthetic training/validation case."""
+
+    geometry: Geometry
+    ct_hu: np.ndarray
+    vessels: np.ndarray
+    applicator: Applicator
+    device: str
+    power_w: float
+    time_s: float
+
+
+def _random_unit(rng: np.random.Generator) -> np.ndarray:
+    v = rng.normal(size=3)
+    return v / np.linalg.norm(v)
+
+
+def synthetic_case(seed: int) -> SurrogateCase:
+    """A random synthetic case (see module docstring); the zone centre is the patch centre ± 3 mm."""
+    from .applicator import Applicator
+    from .devices import get_device
+
+    rng = np.random.default_rng(seed)
+    geometry = patch_geometry(np.zeros(3))
+    key = list(TRAINING_SETTINGS)[int(rng.integers(len(TRAINING_SETTINGS)))]
+    (p0, p1), (t0, t1) = TRAINING_SETTINGS[key]
+    power, duration = float(rng.uniform(p0, p1)), float(rng.uniform(t0, t1))
+    offset = get_device(key).ellipsoid(power, duration).centre_offset_mm
+    direction = _random_unit(rng)
+    centre = rng.uniform(-3.0, 3.0, size=3)
+    tip = centre + offset * direction
+    applicator = Applicator(tuple(tip), tuple(tip - 100.0 * direction), "Applicator")
+    kk, jj, ii = np.indices(geometry.shape)
+    points = geometry.physical_points(np.stack([ii.ravel(), jj.ravel(), kk.ravel()], 1)).reshape(*geometry.shape, 3)
+    vessels = np.zeros(geometry.shape, dtype=bool)
+    for _ in range(int(rng.choice([0, 1, 1, 2]))):
+        axis = _random_unit(rng)
+        radius = rng.uniform(1.5, 5.0)
+        across = np.cross(axis, _random_unit(rng))
+        anchor = centre + rng.uniform(radius + 3.0, 24.0) * across / np.linalg.norm(across)
+        rel = points - anchor
+        distance2 = (rel**2).sum(-1) - (rel @ axis) ** 2
+        vessels |= distance2 <= radius**2
+    ct = 100.0 + rng.normal(0.0, 15.0, size=geometry.shape)
+    ct[vessels] = 180.0 + rng.normal(0.0, 15.0, size=int(vessels.sum()))
+    return SurrogateCase(geometry, ct.astype(np.float32), vessels, applicator, key, power, duration)
+
+
+def network_inputs(ct_hu: np.ndarray, source_density: np.ndarray, power_w: float, time_s: float) -> np.ndarray:
+    """The 4-channel input (C, k, j, i) float32 of the module docstring."""
+    peak = float(source_density.max())
+    if peak <= 0:
+        raise AblationInputError("The applicator source does not reach the network's patch")
+    return np.stack([
+        np.clip((ct_hu + 100.0) / 400.0, 0.0, 1.0),
+        source_density / peak,
+        np.full(ct_hu.shape, power_w / 150.0),
+        np.full(ct_hu.shape, time_s / 900.0),
+    ]).astype(np.float32)
+
+
+def _source(case_geometry: Geometry, applicator: Applicator, device: str, power_w: float, time_s: float):
+    from .devices import get_device
+    from .source import applicator_power_density
+
+    model = get_device(device).source_model(power_w, time_s)
+    return applicator_power_density(case_geometry, [(applicator, model)])
+
+
+def simulate_case(case: SurrogateCase, device: str = "cpu") -> tuple[np.ndarray, np.ndarray, float]:
+    """(inputs, zone mask from the solver, solver seconds) for a case (perfused liver, vessels as heat sinks)."""
+    from .bioheat import TISSUE_PRESETS, simulate_bioheat
+
+    q = _source(case.geometry, case.applicator, case.device, case.power_w, case.time_s)
+    started = time.perf_counter()
+    result = simulate_bioheat(q, case.time_s, tissue=TISSUE_PRESETS["liver"], spacing_mm=case.geometry.spacing,
+                              vessels=case.vessels if case.vessels.any() else None, device=device)
+    seconds = time.perf_counter() - started
+    return network_inputs(case.ct_hu, q, case.power_w, case.time_s), result.coagulation_mask(), seconds
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    """Sørensen–Dice coefficient 2|A∩B| / (|A| + |B|) (1 when both are empty)."""
+    a, b = np.asarray(a, bool), np.asarray(b, bool)
+    total = a.sum() + b.sum()
+    return 1.0 if total == 0 else float(2.0 * (a & b).sum() / total)
+
+
+def predict_patch(inputs: np.ndarray, *, device: Any = "auto", card: Any = None, cache_dir: Any = None) -> np.ndarray:
+    """Zone mask (uint8, 48³) of one 4-channel input patch, through the model-loading library."""
+    import torch
+
+    from HCCInterventionalAILib.models import load_card, load_model
+
+    loaded = load_model(card or load_card(card_path()), device=device, cache_dir=cache_dir)
+    batch = torch.as_tensor(inputs[None])
+    logits = loaded(batch)
+    return logits.argmax(dim=1)[0].cpu().numpy().astype(np.uint8)
+
+
+def predict_zone_network(
+    ct: Volume, applicators: list[Applicator], request: AblationRequest, *, vessels: np.ndarray | None = None,
+    device: Any = "auto", cache_dir: Any = None,
+) -> np.ndarray:
+    """Network zone (uint8 on the CT grid): one patch per applicator around its zone centre, union of the zones.
+
+    With a ``vessels`` mask (on the CT grid) the CT channel is rendered as the solver sees the anatomy, 100 HU
+    tissue and 180 HU vessels (the network's training distribution; the solver too treats everything but the
+    vessels as liver). Without it the CT itself is used, which outside homogeneous enhanced liver (fat, air,
+    tumour) lies outside what the network was trained on.
+
+    Raises:
+        AblationInputError: a setting outside the training range (see ``TRAINING_SETTINGS``).
+    """
+    from HCCInterventionalAILib.imaging import Volume
+    from HCCInterventionalAILib.imaging.resample import resample_to_geometry
+
+    from .devices import get_device
+
+    device_preset = get_device(request.ablation_device)
+    if device_preset.key not in TRAINING_SETTINGS:
+        raise AblationInputError(f"The network was not trained for {device_preset.name}")
+    (p0, p1), (t0, t1) = TRAINING_SETTINGS[device_preset.key]
+    if not (p0 <= request.power_w <= p1 and t0 <= request.time_s <= t1):
+        raise AblationInputError(
+            f"The network was trained on {device_preset.name} at {p0:g}–{p1:g} W for {t0:g}–{t1:g} s only")
+    offset = device_preset.ellipsoid(request.power_w, request.time_s).centre_offset_mm
+    zone = np.zeros(ct.geometry.shape, dtype=np.uint8)
+    if vessels is not None:
+        ct = ct.with_array(np.where(np.asarray(vessels, bool), 180.0, 100.0).astype(np.float32))
+    for applicator in applicators:
+        geometry = patch_geometry(applicator.point_from_tip(offset))
+        ct_patch = resample_to_geometry(ct, geometry, "linear", default_value=-1000.0).array.astype(np.float32)
+        q = _source(geometry, applicator, device_preset.key, request.power_w, request.time_s)
+        patch = predict_patch(network_inputs(ct_patch, q, request.power_w, request.time_s), device=device,
+                              cache_dir=cache_dir)
+        zone |= resample_to_geometry(Volume(patch, geometry), ct.geometry, "nearest").array.astype(np.uint8)
+    return zone
+
+
+# -- data generation and training (offline: python -m AblationSimulatorLib.surrogate OUT_DIR) -------------------
+def _simulate_seed(seed: int) -> tuple[np.ndarray, np.ndarray, float]:
+    import torch
+
+    torch.set_num_threads(1)
+    inputs, zone, seconds = simulate_case(synthetic_case(seed))
+    return inputs.astype(np.float16), zone, seconds
+
+
+def build_dataset(seeds: list[int], processes: int = 2) -> dict[str, np.ndarray]:
+    """Simulate the cases of ``seeds`` (float16 inputs, uint8 zones, solver seconds)."""
+    from multiprocessing import Pool
+
+    with Pool(processes) as pool:
+        out = pool.map(_simulate_seed, seeds)
+    return {"inputs": np.stack([o[0] for o in out]), "zones": np.stack([o[1] for o in out]),
+            "seconds": np.array([o[2] for o in out]), "seeds": np.array(seeds)}
+
+
+NETWORK_ARGS = {"spatial_dims": 3, "in_channels": 4, "out_channels": 2, "channels": [8, 16, 32, 64],
+                "strides": [2, 2, 2], "num_res_units": 1, "norm": "instance"}
+
+
+def train(data: dict[str, np.ndarray], epochs: int = 30, batch_size: int = 4, learning_rate: float = 2e-3,
+          seed: int = 0, log: Any = print) -> tuple[Any, list[float]]:
+    """Train the U-Net (Dice + cross-entropy, Adam, random flips/permutations of the axes as augmentation)."""
+    import torch
+    from monai.losses import DiceCELoss
+    from monai.networks.nets import UNet
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    net = UNet(**NETWORK_ARGS)
+    optimiser = torch.optim.Adam(net.parameters(), lr=learning_rate)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, epochs)
+    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
+    x_all = torch.as_tensor(data["inputs"].astype(np.float32))
+    y_all = torch.as_tensor(data["zones"][:, None].astype(np.int64))
+    history = []
+    for epoch in range(epochs):
+        net.train()
+        order = rng.permutation(len(x_all))
+        losses = []
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            x, y = x_all[idx], y_all[idx]
+            for axis in (2, 3, 4):  # the physics is symmetric under reflections: flip inputs and targets alike
+                if rng.random() < 0.5:
+                    x, y = x.flip(axis), y.flip(axis)
+            perm = [0, 1, *(2 + rng.permutation(3))]
+            x, y = x.permute(*perm), y.permute(*perm)
+            optimiser.zero_grad()
+            loss = loss_fn(net(x), y)
+            loss.backward()
+            optimiser.step()
+            losses.append(float(loss.detach()))
+        scheduler.step()
+        history.append(float(np.mean(losses)))
+        log(f"epoch {epoch + 1}/{epochs}: loss {history[-1]:.4f}")
+    net.eval()
+    return net, history
+
+
+def write_card(folder: Path, weights: Path, evaluation: dict[str, Any]) -> Path:
+    """Write the model card beside the weights (checksum, network, inputs, and the held-out evaluation)."""
+    import hashlib
+    import json
+
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    card = {
+        "id": "ablation-zone-surrogate",
+        "version": "1.0.0",
+        "name": "Ablation-zone surrogate of the bioheat solver (synthetic training only)",
+        "description": "3-D U-Net predicting the Arrhenius Omega >= 1 microwave-ablation zone that "
+                       "AblationSimulatorLib's Pennes solver computes in perfused liver with vessels as heat sinks.",
+        "task": "image-to-image",
+        "format": "state_dict",
+        "files": [{"url": weights.name, "sha256": digest, "filename": weights.name,
+                   "size": weights.stat().st_size}],
+        "network": {"name": "UNet", "args": NETWORK_ARGS},
+        "input": {
+            "modality": "CT",
+            "channels": [{"name": "CT: clip((HU + 100) / 400, 0, 1)", "phase": "portal venous"},
+                         {"name": "applicator source: calibrated power density / its maximum"},
+                         {"name": "power / 150 W (constant map)"}, {"name": "time / 900 s (constant map)"}],
+            "spacing": [SPACING_MM] * 3,
+            "axis_order": "kji",
+            "intensity": {"normalisation": "none"},
+            "patch_size": [PATCH] * 3,
+        },
+        "output": {"activation": "softmax", "labels": [
+            {"value": 0, "name": "background"},
+            {"value": 1, "name": "ablation zone (Omega >= 1)", "color": [0.6, 0.2, 0.9]}]},
+        "licence": {"name": "Apache-2.0", "url": "https://www.apache.org/licenses/LICENSE-2.0"},
+        "training": {
+            "trained_by_project": True,
+            "data": f"{evaluation['n_train']} SYNTHETIC cases generated by AblationSimulatorLib.surrogate "
+                    "(48^3 patches of 1.5 mm: homogeneous enhanced liver 100 HU with noise, 0-2 straight vessels "
+                    "180 HU of 3-10 mm at random positions; one applicator in a random direction; random device "
+                    "setting within TRAINING_SETTINGS), labelled by this project's Pennes bioheat solver "
+                    "(perfused liver, calibrated sources). No patient, ex-vivo or in-vivo data.",
+            "method": f"python -m AblationSimulatorLib.surrogate: Adam (lr 2e-3, cosine), Dice + cross-entropy, "
+                      f"{evaluation['epochs']} epochs, batch 4, random axis flips and permutations, CPU. "
+                      "Not validated on real CT, real ablations, curved or branching vessels, tumour tissue, "
+                      "several interacting applicators, or settings outside TRAINING_SETTINGS.",
+        },
+        "intended_use": "Research: fast preview of the bioheat zone (heat-sink effect) during planning; the solver "
+                        "remains the reference.",
+        "limitations": "Reproduces the project's solver on synthetic anatomy, not clinical reality. Trained on "
+                       "straight vessels in homogeneous liver: on patient CT the CT channel should be rendered from "
+                       "the vessel segmentation (100 HU tissue, 180 HU vessels; predict_zone_network does so when "
+                       "given the vessels), raw CT with fat, air or tumour is outside the training data. Least "
+                       "accurate at the corners of the training settings (e.g. Covidien 100 W / 600 s). One "
+                       "applicator per 72 mm patch (several applicators are predicted one by one and united, "
+                       "ignoring their thermal interaction).",
+        "reported_accuracy": [
+            {"metric": "Dice vs solver (mean)", "value": round(evaluation["dice_mean"], 4),
+             "dataset": f"{evaluation['n_test']} held-out synthetic simulations (seeds 100000+)",
+             "structure": "ablation zone", "source": "AblationSimulatorLib.surrogate evaluation (this project)"},
+            {"metric": "Dice vs solver (minimum)", "value": round(evaluation["dice_min"], 4),
+             "dataset": f"{evaluation['n_test']} held-out synthetic simulations", "structure": "ablation zone",
+             "source": "AblationSimulatorLib.surrogate evaluation (this project)"},
+            {"metric": "speed-up vs solver (median, 1 CPU thread, same 48^3 grid)",
+             "value": round(evaluation["speedup_median"], 1),
+             "dataset": f"{evaluation['n_test']} held-out synthetic simulations",
+             "source": "AblationSimulatorLib.surrogate evaluation (this project)"},
+        ],
+        "research_only": True,
+        "validation_status": "Trained on synthetic physics simulations only; research demo, not for clinical use",
+    }
+    path = folder / CARD_FILE
+    path.write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
+    return path
+
+
+def main() -> None:  # pragma: no cover - offline tool
+    """``python -m AblationSimulatorLib.surrogate OUT_DIR [N_TRAIN N_TEST EPOCHS]``: data, training, evaluation."""
+    import json
+    import sys
+
+    import torch
+
+    out = Path(sys.argv[1])
+    n_train, n_test, epochs = (int(v) for v in (sys.argv[2:5] if len(sys.argv) >= 5 else (240, 40, 30)))
+    out.mkdir(parents=True, exist_ok=True)
+    train_file, test_file = out / "train.npz", out / "test.npz"
+    if not train_file.exists():
+        np.savez_compressed(train_file, **build_dataset(list(range(n_train))))
+    if not test_file.exists():
+        np.savez_compressed(test_file, **build_dataset(list(range(100_000, 100_000 + n_test))))
+    data, test = dict(np.load(train_file)), dict(np.load(test_file))
+    torch.set_num_threads(1)  # one thread is several times faster than two on a shared 2-core machine
+    net, history = train(data, epochs=epochs)
+    torch.save(net.state_dict(), out / WEIGHTS_FILE)
+    torch.set_num_threads(1)
+    dices, seconds = [], []
+    with torch.no_grad():
+        for x, zone in zip(test["inputs"], test["zones"], strict=True):
+            started = time.perf_counter()
+            pred = net(torch.as_tensor(x[None].astype(np.float32))).argmax(1)[0].numpy()
+            seconds.append(time.perf_counter() - started)
+            dices.append(dice(pred, zone))
+    report = {"n_train": n_train, "n_test": n_test, "epochs": epochs, "loss_history": history,
+              "dice_mean": float(np.mean(dices)), "dice_median": float(np.median(dices)),
+              "dice_min": float(np.min(dices)), "network_seconds_median_cpu1": float(np.median(seconds)),
+              "solver_seconds_median_cpu1": float(np.median(test["seconds"])),
+              "speedup_median": float(np.median(test["seconds"]) / np.median(seconds))}
+    (out / "evaluation.json").write_text(json.dumps(report, indent=1))
+    write_card(out, out / WEIGHTS_FILE, report)
+    print(json.dumps({k: v for k, v in report.items() if k != "loss_history"}, indent=1))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
