@@ -19,6 +19,7 @@ from slicer.util import VTKObservationMixin
 from HCCInterventionalAILib.slicer_helpers import (
     cancellable,
     ensure_python_requirements,
+    ensure_pytorch,
     enum_labels,
     layout_manager,
     module_resource_path,
@@ -64,6 +65,16 @@ Developed by the HCC Interventional AI contributors. Built on 3D Slicer's script
 (Jean-Christophe Fillion-Robin, Kitware Inc., Andras Lasso, PerkLab, and Steve Pieper, Isomics, Inc.),
 MONAI and PyTorch.
 """)
+        if getattr(slicer, "app", None) is not None:  # Sample Data entries, registered once Slicer has started
+            slicer.app.connect("startupCompleted()", registerSampleData)
+
+
+def registerSampleData() -> None:
+    """Register the synthetic patient and the public Y-90 cases in the Sample Data module (no download here)."""
+    from HCCInterventionalAILib.sample_data import register_sample_data
+
+    register_sample_data(thumbnail_file_name=module_resource_path(__file__, "Icons/HCCInterventionalAI.png"),
+                         load_synthetic_patient=lambda: HCCInterventionalAILogic().loadSamplePatient())
 
 
 #
@@ -72,21 +83,12 @@ MONAI and PyTorch.
 
 
 def ensurePyTorch() -> None:
-    """Make sure PyTorch is installed, through the PyTorch extension (asks the user first).
+    """Make sure PyTorch is installed, through the PyTorch extension (asks the user first; never pip).
 
     Raises:
         RuntimeError: the PyTorch extension is missing or the user declined the installation.
     """
-    try:
-        import PyTorchUtils
-    except ModuleNotFoundError as error:
-        raise RuntimeError(_("This feature needs the PyTorch extension: install it from the Extensions Manager "
-                             "and restart Slicer.")) from error
-    torchLogic = PyTorchUtils.PyTorchUtilsLogic()
-    if not torchLogic.torchInstalled():
-        torch = torchLogic.installTorch(askConfirmation=True)
-        if torch is None:
-            raise RuntimeError(_("PyTorch is required for AI segmentation and was not installed."))
+    ensure_pytorch(requester="HCC Interventional AI")
 
 
 def showSegmentationIn3D(segmentationNode) -> None:
@@ -372,11 +374,11 @@ class HCCInterventionalAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         with slicer.util.tryWithErrorDisplay(_("Failed to compute structure volumes."), waitCursor=True):
             self.logic.installRequirements()
             tableNode, stats = self.logic.computeStructureVolumes(self._parameterNode.statsSegmentation)
-            if stats.tumor_burden_percent is None:
+            if stats.tumour_burden_percent is None:
                 burden = _("no liver segment, so no tumour burden")
             else:
                 burden = _("liver tumour burden {burden:.2f} % ({tumour:.1f} ml of tumour)").format(
-                    burden=stats.tumor_burden_percent, tumour=stats.total_tumor_ml)
+                    burden=stats.tumour_burden_percent, tumour=stats.total_tumour_ml)
             self.ui.volumesResultLabel.text = _("Table '{table}': {count} segments; {burden}.").format(
                 table=tableNode.GetName(), count=len(stats.names), burden=burden)
 
@@ -453,7 +455,8 @@ class HCCInterventionalAILogic(ScriptedLoadableModuleLogic):
                    for phase, volume in patient.ct.items()}
         displayedPhase = next((phase for phase in ctNodes if "portal" in phase), list(ctNodes)[-1])
         spectNode = volume_to_node(scene, patient.spect, name="Synthetic MAA SPECT")
-        segmentationNode = segmentation_to_node(scene, patient.truth, name="Synthetic ground truth",
+        # the whole-lung truth (CT grid extended to the SPECT field), so Y-90 planning measures the whole lungs
+        segmentationNode = segmentation_to_node(scene, patient.truth_whole_field(), name="Synthetic ground truth",
                                                 reference_volume_node=ctNodes[displayedPhase])
         nodes = [*ctNodes.values(), spectNode, segmentationNode]
         for node in nodes:
@@ -610,11 +613,11 @@ class HCCInterventionalAITest(ScriptedLoadableModuleTest):
 
         self.delayDisplay("Computing structure volumes")
         tableNode, stats = logic.computeStructureVolumes(nodes["segmentation"])
-        self.assertEqual(tableNode.GetNumberOfRows(), len(stats.names) + (1 if stats.tumor_names else 0))
+        self.assertEqual(tableNode.GetNumberOfRows(), len(stats.names) + (1 if stats.tumour_names else 0))
         self.assertGreater(stats.volumes_ml[stats.names.index("Liver")], 100.0)  # an adult liver: > 100 ml
-        self.assertIsNotNone(stats.tumor_burden_percent)
-        self.assertGreater(stats.tumor_burden_percent, 0.0)
-        self.assertLess(stats.tumor_burden_percent, 100.0)
+        self.assertIsNotNone(stats.tumour_burden_percent)
+        self.assertGreater(stats.tumour_burden_percent, 0.0)
+        self.assertLess(stats.tumour_burden_percent, 100.0)
         self.delayDisplay("Test passed")
 
     def test_ModelRegistry(self):

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from optional_deps import require_highdicom, require_mrml
 from reference_data import DCMQI, TARANIS  # noqa: E402
 
 from HCCInterventionalAILib.imaging.dicom_io import (
@@ -176,8 +177,7 @@ def test_bad_paths_and_formats_give_clear_errors(tmp_path):
 # --------------------------------------------------------------------------------------------------------
 def _slicer_reading(path: Path) -> dict[str, dict]:
     """What Slicer's own C++ reader (vtkMRMLSegmentationStorageNode, from slicer-core) finds in a .seg.nrrd."""
-    slicer = pytest.importorskip("slicer", reason="slicer-core (the real MRML library) is not installed")
-    import vtk
+    slicer, vtk = require_mrml()
     from vtk.util import numpy_support
 
     scene = slicer.vtkMRMLScene()
@@ -388,7 +388,7 @@ def test_ct_series_geometry_and_hounsfield_units():
 
 def test_dicom_seg_matches_the_nrrd_export_voxel_for_voxel():
     """liver.dcm (DICOM SEG) and liver_seg.nrrd (the same segmentation as NRRD) agree in physical space."""
-    pytest.importorskip("highdicom")
+    require_highdicom()
     dicom_seg = read_segmentation(_need(DCMQI / "liver.dcm"))
     nrrd_seg = read_segmentation(_need(DCMQI / "liver_seg.nrrd"))
     assert dicom_seg.names == ["Liver"]

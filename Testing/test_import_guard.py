@@ -4,7 +4,7 @@ Each check runs in a FRESH interpreter (``sys.modules`` of the test process is p
 it imports the packages and every submodule found by walking them with ``pkgutil``, one by one, and
 blames each forbidden top-level module that appears in ``sys.modules`` on the first library module that
 brought it in. Those must be imported lazily, inside the functions
-that need them (see ARCHITECTURE.md, "Layers").
+that need them: the libraries also run outside Slicer (CLI, tests, CI) where Qt and MRML are absent.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ PACKAGES = [
     "AblationSimulatorLib",
     "Y90DosimetryLib",
 ]
-FORBIDDEN = ["qt", "ctk", "slicer", "vtk", "vtkmodules", "torch", "monai"]
+FORBIDDEN = ["qt", "ctk", "slicer", "vtk", "vtkmodules", "torch", "monai", "trame", "wslink"]
 
 #: Submodules that exist to run *inside* a framework and may import it at the top (none today).
 ALLOWED: dict[str, set[str]] = {}

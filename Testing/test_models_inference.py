@@ -7,13 +7,13 @@ import logging
 
 import numpy as np
 import pytest
+from optional_deps import require_torch
 from test_models_support import tiny_unet
 
-torch = pytest.importorskip("torch")
-monai = pytest.importorskip("monai")
+torch, monai = require_torch()
 
+from HCCInterventionalAILib import device as device_module  # noqa: E402
 from HCCInterventionalAILib.models import DeviceUnavailableError, autocast, select_device  # noqa: E402
-from HCCInterventionalAILib.models import device as device_module  # noqa: E402
 from HCCInterventionalAILib.models.inference import (  # noqa: E402
     choose_sw_batch_size,
     count_windows,
@@ -28,7 +28,7 @@ HAS_CUDA = torch.cuda.is_available()
 
 @pytest.mark.skipif(HAS_CUDA, reason="this machine has CUDA")
 def test_auto_picks_the_cpu_here_and_logs_why(caplog):
-    with caplog.at_level(logging.INFO, logger="HCCInterventionalAILib.models.device"):
+    with caplog.at_level(logging.INFO, logger="HCCInterventionalAILib.device"):
         device = select_device("auto")
     assert device == torch.device("cpu")
     message = caplog.text

@@ -14,10 +14,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from optional_deps import require_torch
 from test_models_support import card_dict, file_entry, save_state_dict, tiny_unet, write_card
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("monai")
+torch, _ = require_torch()
 
 from HCCInterventionalAILib.models import (  # noqa: E402
     ModelCardError,

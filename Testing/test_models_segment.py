@@ -11,10 +11,10 @@ import warnings
 
 import numpy as np
 import pytest
+from optional_deps import require_torch
 from test_models_support import LABELS, card_dict, file_entry, write_card
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("monai")
+torch, _ = require_torch()
 
 from HCCInterventionalAILib.imaging.orientation import orientation_codes, plan_reorientation  # noqa: E402
 from HCCInterventionalAILib.imaging.volume import Geometry, Volume  # noqa: E402

@@ -34,7 +34,7 @@ STABLE_ENUM_MEMBERS = {
         "ActivityImage": {"MAA_SPECT", "Y90_PET", "Y90_BREMSSTRAHLUNG"},
         "DosimetryMethod": {"MIRD", "BSA", "PARTITION", "MULTI_COMPARTMENT"},
         "Microsphere": {"GLASS", "RESIN"},
-        "DoseTarget": {"NORMAL_LIVER", "TUMOR"},
+        "DoseTarget": {"NORMAL_LIVER", "TUMOUR"},
         "DoseConstantPreset": {"CONVENTIONAL", "THERASPHERE_IFU", "FIRST_PRINCIPLES"},
         "VoxelDosimetry": {"KERNEL", "LOCAL", "NONE"},
     },

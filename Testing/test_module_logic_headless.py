@@ -17,11 +17,9 @@ from datetime import datetime
 
 import numpy as np
 import pytest
+from optional_deps import require_mrml, require_torch
 
-slicer = pytest.importorskip("slicer", reason="needs the MRML library: pip install slicer-core (dev extra)")
-vtk = pytest.importorskip("vtk", reason="needs VTK (comes with slicer-core)")
-if not hasattr(slicer, "vtkMRMLScene"):  # pragma: no cover - a foreign package named 'slicer'
-    pytest.skip("the installed 'slicer' package has no MRML classes", allow_module_level=True)
+slicer, vtk = require_mrml()
 
 import slicer_stubs  # noqa: E402
 from vtk.util.numpy_support import vtk_to_numpy  # noqa: E402
@@ -50,42 +48,7 @@ SPECT_DIMENSIONS = (64, 64, 50)
 SPECT_IJK_TO_RAS = np.array([[-8.84, 0, 0, 278.46], [0, -8.84, 0, 278.46], [0, 0, 8.84, -496.58], [0, 0, 0, 1]])
 
 
-# -- fixtures ------------------------------------------------------------------------------------------------
-@pytest.fixture
-def headless(monkeypatch):
-    """Stand-ins installed and a fresh real scene as ``slicer.mrmlScene``; all undone afterwards."""
-    env = slicer_stubs.install(monkeypatch)
-    yield env
-    env.close()
-
-
-@pytest.fixture
-def hcc(headless):
-    return headless.load("HCCInterventionalAI")
-
-
-@pytest.fixture
-def y90(headless, hcc):
-    return headless.load("Y90Dosimetry")
-
-
-@pytest.fixture
-def ablation(headless):
-    return headless.load("AblationSimulator")
-
-
-@pytest.fixture
-def sample(hcc):
-    """The small synthetic patient's nodes (not shown: no layout headless)."""
-    return hcc.HCCInterventionalAILogic().loadSamplePatient(seed=7, size="small", show=False)
-
-
-@pytest.fixture
-def gui(headless):
-    """The widget stand-ins on top of ``headless``; returns the fake ``slicer.app``."""
-    return slicer_stubs.install_gui(headless)
-
-
+# -- fixtures (headless, hcc, y90, ablation, sample, gui: Testing/conftest.py) --------------------------------
 @pytest.fixture
 def no_model_cards(tmp_path, monkeypatch):
     """An empty model registry (no user cards, no $HCCAI_MODEL_CARDS)."""
@@ -98,8 +61,7 @@ def no_model_cards(tmp_path, monkeypatch):
 @pytest.fixture
 def tiny_model(no_model_cards):
     """A registered tiny random-weight UNet card ("tiny-unet", labels liver and tumor); needs torch + MONAI."""
-    pytest.importorskip("torch")
-    pytest.importorskip("monai")
+    require_torch()
     from test_models_support import card_dict, file_entry, save_state_dict, tiny_unet, write_card
 
     weights = save_state_dict(tiny_unet(seed=0), no_model_cards / "tiny.pt")
@@ -132,6 +94,22 @@ def _labelmap(segmentation_node, name: str):
     return segment, segment.GetRepresentation(slicer.vtkSegmentationConverter.GetBinaryLabelmapRepresentationName())
 
 
+def _own_masks(segmentation_node, names) -> dict[str, np.ndarray]:
+    """Each segment's voxels on one grid spanning every segment's labelmap extent (IJK from 0)."""
+    layers = {}
+    for name in names:
+        segment, labelmap = _labelmap(segmentation_node, name)
+        i0, i1, j0, j1, k0, k1 = labelmap.GetExtent()
+        layer = vtk_to_numpy(labelmap.GetPointData().GetScalars()).reshape(k1 - k0 + 1, j1 - j0 + 1, i1 - i0 + 1)
+        layers[name] = ((k0, j0, i0), layer == segment.GetLabelValue())
+    shape = tuple(max(start[a] + mask.shape[a] for start, mask in layers.values()) for a in range(3))
+    masks = {}
+    for name, ((k0, j0, i0), layer) in layers.items():
+        masks[name] = np.zeros(shape, dtype=bool)
+        masks[name][k0:k0 + layer.shape[0], j0:j0 + layer.shape[1], i0:i0 + layer.shape[2]] = layer
+    return masks
+
+
 def _segment_mask(segmentation_node, name: str, reference_node) -> np.ndarray:
     """A segment's voxels (its label value in its labelmap layer) pasted into the reference volume's grid."""
     segment, labelmap = _labelmap(segmentation_node, name)
@@ -141,7 +119,8 @@ def _segment_mask(segmentation_node, name: str, reference_node) -> np.ndarray:
     i0, i1, j0, j1, k0, k1 = labelmap.GetExtent()
     layer = vtk_to_numpy(labelmap.GetPointData().GetScalars()).reshape(k1 - k0 + 1, j1 - j0 + 1, i1 - i0 + 1)
     mask = np.zeros(reference_node.GetImageData().GetDimensions()[::-1], dtype=bool)
-    mask[k0:k1 + 1, j0:j1 + 1, i0:i1 + 1] = layer == segment.GetLabelValue()
+    n_k, n_j, n_i = mask.shape  # a segmentation that extends past the reference grid is cut to it
+    mask[k0:k1 + 1, j0:j1 + 1, i0:i1 + 1] = (layer == segment.GetLabelValue())[:n_k - k0, :n_j - j0, :n_i - i0]
     return mask
 
 
@@ -181,9 +160,7 @@ def _visible_names(scene) -> list[str]:
 
 
 # -- HCCInterventionalAI ---------------------------------------------------------------------------------------
-def test_sample_patient_nodes_names_geometry_and_folder(hcc, headless):
-    from HCCInterventionalAILib.sample import make_sample_patient
-
+def test_sample_patient_nodes_names_geometry_and_folder(hcc, headless, small_patient):
     logic = hcc.HCCInterventionalAILogic()
     nodes = logic.loadSamplePatient(seed=7, size="small")  # show=True: headless it must skip the layout
 
@@ -207,7 +184,7 @@ def test_sample_patient_nodes_names_geometry_and_folder(hcc, headless):
     assert float(_array(spect).min()) >= 0.0 and float(_array(spect).sum()) > 0.0  # counts
 
     # voxels copied bit for bit from the generator (same seed → same arrays)
-    patient = make_sample_patient(seed=7, size="small")
+    patient = small_patient
     for phase in PHASES:
         assert np.array_equal(_array(nodes["ct"][phase]), patient.ct[phase].array)
     assert np.array_equal(_array(spect), patient.spect.array)
@@ -239,14 +216,14 @@ def test_sample_patient_nodes_names_geometry_and_folder(hcc, headless):
 
 def test_structure_volumes_table_equals_voxel_counts(hcc, sample, headless):
     """Volume = voxel count × voxel volume, both read here from the segmentation's own labelmaps."""
-    segmentation_node, ct = sample["segmentation"], sample["ctDisplayed"]
+    segmentation_node = sample["segmentation"]
     before = _fingerprint(segmentation_node)
     table, stats = hcc.HCCInterventionalAILogic().computeStructureVolumes(segmentation_node)
 
     assert table.GetName() == "Synthetic ground truth volumes"
     assert table.GetScene() is headless.scene
     voxel_ml = 4.0 * 4.0 * 6.0 / 1000.0  # CT voxel, mm³ → ml
-    masks = {name: _segment_mask(segmentation_node, name, ct) for name in SEGMENTS}
+    masks = _own_masks(segmentation_node, SEGMENTS)
     rows = _rows(table, "Segment")
     assert list(rows) == [*SEGMENTS, "All tumours"]
     for name in SEGMENTS:
@@ -263,7 +240,7 @@ def test_structure_volumes_table_equals_voxel_counts(hcc, sample, headless):
         assert rows[name]["Percent of liver (%)"] == pytest.approx(100 * masks[name].sum() * voxel_ml / liver_ml)
     burden = 100.0 * tumour_union.sum() / masks["Liver"].sum()
     assert rows["All tumours"]["Percent of liver (%)"] == pytest.approx(burden, rel=1e-9)
-    assert stats.tumor_burden_percent == pytest.approx(burden, rel=1e-9)
+    assert stats.tumour_burden_percent == pytest.approx(burden, rel=1e-9)
     assert math.isnan(rows["Liver"]["Percent of liver (%)"])
     assert 1000.0 < liver_ml < 2000.0  # an adult liver (1.2–1.8 L)
 
@@ -344,8 +321,8 @@ def test_partition_plan_on_sample(y90, sample, headless, tmp_path):
     names_before = set(_visible_names(headless.scene))
     progress = []
     outputs = y90.Y90DosimetryLogic().plan(
-        spect, segmentation_node, method="PARTITION", microsphere="GLASS", ctVolumeNode=ct, target="TUMOR",
-        targetDoseGy=205, treatmentTime="2026-03-02 10:00", calibrationTime="2026-03-01 12:00",
+        spect, segmentation_node, method="partition", microsphere="glass", ctVolumeNode=ct, target="tumour",
+        target_dose_gy=205, treatment=datetime(2026, 3, 2, 10), calibration=datetime(2026, 3, 1, 12),
         rtDoseFolder=str(tmp_path / "rtdose"), progressCallback=lambda f, m: progress.append((f, m)))
     result = outputs["result"]
 
@@ -430,32 +407,32 @@ def test_partition_plan_on_sample(y90, sample, headless, tmp_path):
     assert f"{activity:.2f} GBq" in html and f"{result.vial.activity_at_calibration_gbq:.2f} GBq" in html
 
     # a second plan on the same inputs: new nodes again, never the first plan's
-    again = y90.Y90DosimetryLogic().plan(spect, segmentation_node, method="PARTITION", ctVolumeNode=ct,
-                                         voxelDosimetry="NONE", show=False)
+    again = y90.Y90DosimetryLogic().plan(spect, segmentation_node, method="partition", ctVolumeNode=ct,
+                                         dose_method="none", show=False)
     assert again["dose"] is None and again["dvhChart"] is None
     assert again["planTable"].GetName() == "Synthetic MAA SPECT Y-90 plan_1"
 
 
-@pytest.mark.parametrize("method", ["MIRD", "BSA", "MULTI_COMPARTMENT"])
+@pytest.mark.parametrize("method", ["mird", "bsa", "multi-compartment"])
 def test_other_methods_follow_their_formulas(y90, sample, method):
     """MIRD: K·A·(1−LSF)/m_liver = D.  BSA (SIR-Spheres): A = BSA − 0.2 + V_T/V_liver, BSA = 0.007184·W^0.425·H^0.725
     (no reduction for LSF < 10 %).  Multi-compartment to 70 Gy in the normal liver: each tumour gets
     70·(C_i/m_i)/(C_N/m_N) Gy.  All with local deposition (resin)."""
     spect, ct, segmentation_node = sample["spect"], sample["ctDisplayed"], sample["segmentation"]
-    kwargs = {"MIRD": {"targetDoseGy": 120.0}, "BSA": {"heightCm": 170.0, "weightKg": 70.0},
-              "MULTI_COMPARTMENT": {"target": "NORMAL_LIVER", "targetDoseGy": 70.0}}[method]
-    outputs = y90.Y90DosimetryLogic().plan(spect, segmentation_node, method=method, microsphere="RESIN",
-                                           ctVolumeNode=ct, voxelDosimetry="LOCAL", show=False, **kwargs)
+    kwargs = {"mird": {"target_dose_gy": 120.0}, "bsa": {"height_cm": 170.0, "weight_kg": 70.0},
+              "multi-compartment": {"target": "normal", "target_dose_gy": 70.0}}[method]
+    outputs = y90.Y90DosimetryLogic().plan(spect, segmentation_node, method=method, microsphere="resin",
+                                           ctVolumeNode=ct, dose_method="local", show=False, **kwargs)
     result, rows = outputs["result"], _rows(outputs["planTable"], "compartment")
     activity, lsf = result.activity_gbq, rows["lungs"]["activity_fraction"]
     assert 0.0 <= lsf < 0.1
     liver_rows = [rows[name] for name in (*TUMOURS, "normal liver")]
     assert sum(row["activity_GBq"] for row in liver_rows) == pytest.approx(activity * (1 - lsf), rel=1e-9)
     assert rows["lungs"]["model_mean_dose_Gy"] == pytest.approx(K * activity * lsf / rows["lungs"]["mass_kg"], rel=1e-9)
-    if method == "MIRD":
+    if method == "mird":
         liver_mass = sum(row["mass_kg"] for row in liver_rows)  # tumours + normal = the whole (treated) liver
         assert K * activity * (1 - lsf) / liver_mass == pytest.approx(120.0, rel=1e-6)
-    elif method == "BSA":
+    elif method == "bsa":
         bsa = 0.007184 * 70.0 ** 0.425 * 170.0 ** 0.725
         v_t = sum(rows[name]["volume_ml"] for name in TUMOURS)
         v_liver = sum(row["volume_ml"] for row in liver_rows)
@@ -476,8 +453,8 @@ def test_local_dose_conserves_the_prescribed_activity(y90, sample):
     """Prescribed 2 GBq, no CT (uniform liver density): D_i = K·A_i/(ρ·V) with A_i ∝ counts_i in the liver,
     so D/counts is constant in the liver, 0 outside, and Σ D·ρ·V = K·A·(1 − LSF)."""
     spect, segmentation_node = sample["spect"], sample["segmentation"]
-    outputs = y90.Y90DosimetryLogic().plan(spect, segmentation_node, method="PARTITION", microsphere="RESIN",
-                                           prescribedActivityGBq=2.0, voxelDosimetry="LOCAL", show=False)
+    outputs = y90.Y90DosimetryLogic().plan(spect, segmentation_node, method="partition", microsphere="resin",
+                                           activity_gbq=2.0, dose_method="local", show=False)
     result, rows = outputs["result"], _rows(outputs["planTable"], "compartment")
     assert result.activity_gbq == pytest.approx(2.0, rel=1e-12)
     lsf = rows["lungs"]["activity_fraction"]
@@ -504,21 +481,23 @@ def test_plan_refuses_bad_inputs_and_cancels_cleanly(y90, sample, headless):
     token.cancel()
     with pytest.raises(Cancelled):
         logic.plan(spect, segmentation_node, cancelToken=token)
-    with pytest.raises(ValueError, match="'Nope' is not in 'Synthetic ground truth'"):
-        logic.plan(spect, segmentation_node, liverSegment="Nope")
-    with pytest.raises(ValueError, match="together with the vial calibration time"):
-        logic.plan(spect, segmentation_node, calibrationTime="2026-03-01 12:00")
-    with pytest.raises(ValueError, match="not a date and time"):
-        logic.plan(spect, segmentation_node, treatmentTime="tomorrow")
-    with pytest.raises(ValueError, match="is not one of"):
+    with pytest.raises(ValueError, match="Nope not in the segmentation"):
+        logic.plan(spect, segmentation_node, segments={"liver": "Nope"})
+    with pytest.raises(ValueError, match="together with the treatment time"):
+        logic.plan(spect, segmentation_node, calibration=datetime(2026, 3, 1, 12))
+    with pytest.raises(ValueError, match="choose one of"):
         logic.plan(spect, segmentation_node, method="PARTITIONING")
+    with pytest.raises(ValueError, match="Unknown plan option"):
+        logic.plan(spect, segmentation_node, prescribedActivityGBq=2.0)  # the old vocabulary is gone
     with pytest.raises(ValueError, match="Select the activity image"):
         logic.plan(None, segmentation_node)
     assert headless.scene.GetNumberOfNodes() == count  # nothing added by any refused or cancelled plan
 
     # segments given by ID replace the detected roles
-    roles = logic.structureRoles(node_to_segmentation(segmentation_node), segmentation_node, liverSegment="Liver",
-                                 tumorSegment="Tumor 2")
+    from Y90DosimetryLib import StructureRoles
+
+    given = logic.segmentRoles(segmentation_node, {"liver": "Liver", "tumours": "Tumor 2", "lungs": ""})
+    roles = StructureRoles.resolve(node_to_segmentation(segmentation_node), given)
     assert (roles.liver, roles.tumours, roles.lungs) == ("Liver", ["Tumor 2"], ["Lung"])
 
 
@@ -683,8 +662,8 @@ def test_y90_widget_smoke(y90, gui, headless, sample, monkeypatch):
     assert parameters.activityVolume is sample["spect"] and parameters.segmentation is sample["segmentation"]
     combo_names = [text for text, _ in ui.liverSegmentComboBox.items]
     assert combo_names[0].startswith("(detect") and combo_names[1:] == SEGMENTS
-    ui.tumorSegmentComboBox.currentIndex = ui.tumorSegmentComboBox.findData("Tumor 1")
-    assert parameters.tumorSegmentId == "Tumor 1"
+    ui.tumourSegmentComboBox.currentIndex = ui.tumourSegmentComboBox.findData("Tumor 1")
+    assert parameters.tumourSegmentId == "Tumor 1"
     parameters.method = y90.DosimetryMethod.BSA
     assert ui.heightSpinBox.enabled and not ui.targetDoseSpinBox.enabled
     parameters.method = y90.DosimetryMethod.PARTITION

@@ -18,13 +18,8 @@ import struct
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-MODULES = ["HCCInterventionalAI", "AblationSimulator", "Y90Dosimetry"]
-
-#: Files that are never packaged.
-IGNORED_DIRS = {"__pycache__", ".pytest_cache", ".ruff_cache"}
-IGNORED_SUFFIXES = {".pyc", ".pyo"}
+from packaging_lists import MODULES, ROOT, expected_lists
+from packaging_lists import package_files as _files
 
 
 # -- CMake parsing -----------------------------------------------------------------------------------------
@@ -99,28 +94,6 @@ def module_cmake_lists(module: str) -> tuple[str, list[str], list[str], str]:
     return (name[0] if name else ""), scripts, resources, text
 
 
-# -- files on disk ------------------------------------------------------------------------------------------
-def _files(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        return []
-    return sorted(
-        p for p in folder.rglob("*")
-        if p.is_file()
-        and not any(part in IGNORED_DIRS or part.startswith(".") for part in p.relative_to(folder).parts)
-        and p.suffix not in IGNORED_SUFFIXES
-    )
-
-
-def expected_lists(module: str) -> tuple[list[str], list[str]]:
-    """What SCRIPTS and RESOURCES must hold, from the files on disk (paths relative to the module folder)."""
-    base = ROOT / module
-    lib = base / f"{module}Lib"
-    scripts = [f"{module}.py"] + [p.relative_to(base).as_posix() for p in _files(lib) if p.suffix == ".py"]
-    resources = [p.relative_to(base).as_posix() for p in _files(base / "Resources")]
-    resources += [p.relative_to(base).as_posix() for p in _files(lib) if p.suffix != ".py"]
-    return scripts, resources
-
-
 def _cmake_block(variable: str, paths: list[str]) -> str:
     return f"set({variable}\n" + "".join(f"  {p}\n" for p in paths) + "  )"
 
@@ -179,7 +152,7 @@ def test_extension_cmake():
     text = _strip_comments((ROOT / "CMakeLists.txt").read_text(encoding="utf-8"))
     variables = _variables(text)
     assert re.search(r"cmake_minimum_required\(\s*VERSION\s+3\.\d+", text)
-    assert _calls(text, "project") == [["HCCInterventionalAI"]]
+    assert [args[0] for args in _calls(text, "project")] == ["HCCInterventionalAI"]  # VERSION: extension metadata test
     for key in ("EXTENSION_HOMEPAGE", "EXTENSION_CATEGORY", "EXTENSION_CONTRIBUTORS", "EXTENSION_DESCRIPTION",
                 "EXTENSION_ICONURL", "EXTENSION_SCREENSHOTURLS", "EXTENSION_DEPENDS"):
         assert variables.get(key) and " ".join(variables[key]).strip(), f"{key} is not set"

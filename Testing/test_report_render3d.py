@@ -20,7 +20,6 @@ from HCCInterventionalAILib.imaging.segmentation import Segmentation
 from HCCInterventionalAILib.imaging.terminology import lookup_terminology
 from HCCInterventionalAILib.imaging.volume import Geometry
 from HCCInterventionalAILib.report import render3d
-from HCCInterventionalAILib.sample import make_sample_patient
 
 pytest.importorskip("vtkmodules.vtkFiltersCore", reason="VTK is not installed")
 
@@ -152,8 +151,8 @@ def chroma_share(picture: np.ndarray, colors: dict[str, tuple]) -> dict[str, int
 
 
 @pytest.fixture(scope="module")
-def sample_picture(rendering):
-    patient = make_sample_patient(seed=7, size="small")
+def sample_picture(rendering, small_patient):
+    patient = small_patient
     png = render3d.render_segmentation_png(patient.truth, names=DEMO_STRUCTURES)
     assert png is not None, render3d.last_render_problem()
     return patient, png

@@ -9,7 +9,6 @@ the 99mTc-MAA SPECT with the requested lung shunt fraction and tumour-to-normal 
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -30,18 +29,15 @@ from HCCInterventionalAILib.sample.shapes import Capsule, Ellipsoid, SuperEllipt
 FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
 
 
-@pytest.fixture(scope="module")
-def patient():
-    started = time.perf_counter()
-    result = make_sample_patient(seed=7)
-    elapsed = time.perf_counter() - started
-    print(f"\nstandard sample patient generated in {elapsed:.2f} s (goal < 10 s)")
-    return result
+@pytest.fixture
+def patient(sample_patient):
+    """The standard patient, seed 7 (Testing/conftest.py; generation time: benchmarks)."""
+    return sample_patient
 
 
-@pytest.fixture(scope="module")
-def small():
-    return make_sample_patient(seed=7, size="small")
+@pytest.fixture
+def small(small_patient):
+    return small_patient
 
 
 def interior(mask: np.ndarray, spacing_ijk: tuple[float, float, float], depth_mm: float) -> np.ndarray:
@@ -94,13 +90,18 @@ def test_segments_carry_standard_terminology(patient):
 # -- analytic volumes ---------------------------------------------------------------------------------------
 def test_liver_volume_matches_tapered_ellipsoid_formula(patient):
     """V = 4/3·π·a·b·c·(1 + t_y·t_z/5): the taper scales the cross-section at u = x/a by (1 + t_y u)(1 + t_z u);
-    integrated over the ellipsoid the linear terms vanish and ⟨u²⟩ = 1/5. The bend is a shear (det J = 1)."""
+    integrated over the ellipsoid the linear terms vanish and ⟨u²⟩ = 1/5. The bend is a shear (det J = 1).
+
+    Seed 7: the rasterised liver is 1486.572 ml against 1486.067 ml analytic, +0.034% (the README's figure);
+    asserted within 0.05%. Voxel-centre sampling miscounts about √(boundary voxels)/2 = √11 226/2 ≈ 53 of the
+    123 881 voxels (2×2×3 mm), i.e. ≈ 0.043% at 1σ for an arbitrary seed: this bound holds for seed 7, the
+    README's patient, not for every seed."""
     liver = patient.anatomy.liver
     a, b, c = liver.semi_axes
     t_y, t_z = liver.taper
     expected_ml = 4.0 / 3.0 * math.pi * a * b * c * (1.0 + t_y * t_z / 5.0) / 1000.0
     assert 1200.0 < expected_ml < 1800.0, "adult liver volume (Urata et al., Hepatology 1995;21:1317–1321)"
-    assert patient.truth.volume_ml("Liver") == pytest.approx(expected_ml, rel=0.01)
+    assert patient.truth.volume_ml("Liver") == pytest.approx(expected_ml, rel=5e-4)
     assert patient.parameters["liver_volume_ml"] == pytest.approx(expected_ml, rel=1e-9)
 
 
@@ -236,7 +237,7 @@ def test_spect_lung_shunt_fraction_measured_from_counts(patient):
 
 @pytest.mark.parametrize(("lsf", "t_to_n"), [(0.03, 3.0), (0.20, 6.0)])
 def test_spect_follows_the_requested_lsf_and_tn(lsf, t_to_n):
-    p = make_sample_patient(seed=11, size="small", lung_shunt_fraction=lsf, tumor_to_normal=t_to_n)
+    p = make_sample_patient(seed=11, size="small", lung_shunt_fraction=lsf, tumour_to_normal=t_to_n)
     seg, counts = p.spect_truth_segmentation, p.spect.array.astype(np.float64)
     lung, liver = counts[seg.mask("Lung")].sum(), counts[seg.mask("Liver")].sum()
     assert lung / (lung + liver) == pytest.approx(lsf, rel=0.10)
@@ -276,14 +277,14 @@ def test_spect_tumour_to_normal_ratio_matches_blurred_ellipsoid_model(patient):
         np.mean(np.sum((((point + samples - centre) @ rotation) / axes) ** 2, axis=1) <= 1.0)
         for point in grid.physical_points(ijk + offsets)
     ])
-    expected = 1.0 + (params["tumor_to_normal"] - 1.0) * probability
+    expected = 1.0 + (params["tumour_to_normal"] - 1.0) * probability
 
     reference = counts[_normal_liver_reference(seg)].mean()
     centre_mean = counts[ijk[2] - 1:ijk[2] + 2, ijk[1] - 1:ijk[1] + 2, ijk[0] - 1:ijk[0] + 2].mean()
     assert centre_mean / reference == pytest.approx(expected, rel=0.05)
     # Partial volume can only lower the measured contrast: eroded-tumour T/N lies between 1.5 and the truth.
     core = interior(seg.mask("Tumor 1"), grid.spacing, 5.0)
-    assert 1.5 < counts[core].mean() / reference < params["tumor_to_normal"]
+    assert 1.5 < counts[core].mean() / reference < params["tumour_to_normal"]
 
 
 def test_spect_noise_is_poisson_and_background_is_empty(patient):
@@ -432,3 +433,10 @@ def test_deformed_ellipsoid_volume_surface_and_dilation():
     sphere = Ellipsoid((0.0, 0.0, 0.0), (10.0, 10.0, 10.0))
     grown = sphere.dilated(2.0).rasterise(_fine_grid(np.zeros(3), 13.0, 0.5, np.eye(3))).sum() * 0.125 / 1000.0
     assert grown == pytest.approx(4.0 / 3.0 * math.pi * 12.0**3 / 1000.0, rel=0.01)
+
+
+def test_former_tumor_to_normal_keyword_still_works_with_a_warning():
+    """``tumor_to_normal`` (before identifiers were spelt ``tumour``) is accepted, warns, and sets the same truth."""
+    with pytest.warns(DeprecationWarning, match="tumour_to_normal"):
+        patient = make_sample_patient(seed=1, size="small", tumor_to_normal=3.0)
+    assert patient.parameters["tumour_to_normal"] == 3.0

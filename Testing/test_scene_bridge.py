@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from optional_deps import require_mrml
 
-slicer = pytest.importorskip("slicer", reason="needs the MRML library: pip install slicer-core (dev extra)")
-vtk = pytest.importorskip("vtk", reason="needs VTK (comes with slicer-core)")
+slicer, vtk = require_mrml()
 
 from HCCInterventionalAILib.imaging import Geometry, Segmentation, Volume  # noqa: E402
 from HCCInterventionalAILib.imaging.terminology import STRUCTURES  # noqa: E402
@@ -24,7 +24,6 @@ from HCCInterventionalAILib.scene import (  # noqa: E402
     markups_line_to_points,
     markups_to_points,
     module_logic,
-    new_scene,
     node_to_segmentation,
     node_to_volume,
     points_to_markups,
@@ -78,10 +77,8 @@ ORIGIN_LPS = (-100.0, 50.0, 20.0)
 
 
 @pytest.fixture
-def scene():
-    scene = new_scene()
-    yield scene
-    release_scene(scene)
+def scene(mrml_scene):
+    return mrml_scene
 
 
 def _geometry(case: str = "axial30") -> Geometry:
@@ -283,13 +280,13 @@ def test_unique_names_never_overwrite_existing_nodes(scene):
 def _three_segments(geometry: Geometry) -> Segmentation:
     liver = np.zeros(SHAPE, bool)
     liver[0:4, 1:5, 1:6] = True
-    tumor = np.zeros(SHAPE, bool)
-    tumor[1:3, 2:4, 2:4] = True  # inside the liver: overlaps it
+    tumour = np.zeros(SHAPE, bool)
+    tumour[1:3, 2:4, 2:4] = True  # inside the liver: overlaps it
     lung = np.zeros(SHAPE, bool)
     lung[3, 0, 0:3] = True
     segmentation = Segmentation(geometry, name="Structures")
     segmentation.add("Liver", liver)
-    segmentation.add("Tumor", tumor)
+    segmentation.add("Tumor", tumour)
     segmentation.add("Lung", lung, color=(0.2, 0.4, 0.6))
     return segmentation
 

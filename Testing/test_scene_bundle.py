@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from optional_deps import require_mrml
 
-slicer = pytest.importorskip("slicer", reason="needs the MRML library: pip install slicer-core (dev extra)")
-vtk = pytest.importorskip("vtk", reason="needs VTK (comes with slicer-core)")
+slicer, vtk = require_mrml()
 
 from HCCInterventionalAILib.imaging import Geometry, Segmentation, Volume  # noqa: E402
 from HCCInterventionalAILib.scene import (  # noqa: E402
@@ -66,13 +66,13 @@ def content():
     )
     liver = np.zeros(GEOMETRY.shape, bool)
     liver[1:5, 1:5, 1:6] = True
-    tumor = np.zeros(GEOMETRY.shape, bool)
-    tumor[2:4, 2:4, 2:4] = True
+    tumour = np.zeros(GEOMETRY.shape, bool)
+    tumour[2:4, 2:4, 2:4] = True
     lung = np.zeros(GEOMETRY.shape, bool)
     lung[0, 0, :] = True
     segmentation = Segmentation(GEOMETRY, name="Structures")
     segmentation.add("Liver", liver)
-    segmentation.add("Tumor", tumor)
+    segmentation.add("Tumor", tumour)
     segmentation.add("Lung", lung, color=(0.25, 0.5, 0.75))
     stats = pd.DataFrame(
         {
@@ -252,25 +252,18 @@ def test_loaded_scene_saves_and_loads_again(saved, tmp_path):
         release_scene(second)
 
 
-def test_load_into_an_existing_scene_keeps_its_nodes(saved):
+def test_load_into_an_existing_scene_keeps_its_nodes(saved, mrml_scene):
     _, path = saved
-    scene = new_scene()
-    try:
-        mine = points_to_markups(scene, [[1.0, 2.0, 3.0]], "Mine")
-        assert load_bundle(path, scene) is scene
-        assert scene.GetNodeByID(mine.GetID()) is mine
-        assert {"Mine", "Targets", "Applicator"} <= set(_nodes(scene, "vtkMRMLMarkupsNode"))
-    finally:
-        release_scene(scene)
+    scene = mrml_scene
+    mine = points_to_markups(scene, [[1.0, 2.0, 3.0]], "Mine")
+    assert load_bundle(path, scene) is scene
+    assert scene.GetNodeByID(mine.GetID()) is mine
+    assert {"Mine", "Targets", "Applicator"} <= set(_nodes(scene, "vtkMRMLMarkupsNode"))
 
 
-def test_bad_paths_are_refused_clearly(tmp_path):
-    scene = new_scene()
-    try:
-        with pytest.raises(ValueError, match=r"\.mrb"):
-            save_bundle(scene, tmp_path / "scene.zip")
-    finally:
-        release_scene(scene)
+def test_bad_paths_are_refused_clearly(tmp_path, mrml_scene):
+    with pytest.raises(ValueError, match=r"\.mrb"):
+        save_bundle(mrml_scene, tmp_path / "scene.zip")
     with pytest.raises(FileNotFoundError):
         load_bundle(tmp_path / "missing.mrb")
     not_zip = tmp_path / "fake.mrb"

@@ -8,11 +8,11 @@ import pytest
 from HCCInterventionalAILib.imaging import Geometry, Segmentation
 from HCCInterventionalAILib.segmentation_stats import (
     BURDEN_COLUMN,
-    TOTAL_TUMOR_ROW,
+    TOTAL_TUMOUR_ROW,
     is_liver,
-    is_tumor,
+    is_tumour,
     structure_volumes,
-    tumor_burden_percent,
+    tumour_burden_percent,
 )
 
 SHAPE = (10, 20, 30)  # k, j, i
@@ -47,25 +47,25 @@ def test_volumes_and_burden(segmentation):
     assert result.voxels == [2000, 20, 20, 8]
     np.testing.assert_allclose(result.volumes_ml, [15.0, 0.15, 0.15, 0.06], rtol=1e-12)
     assert result.liver_name == "Liver"
-    assert result.tumor_names == ["Tumor 1", "Tumor 2"]
-    assert result.total_tumor_voxels == 32
-    assert result.total_tumor_ml == pytest.approx(0.24)
-    assert result.tumor_burden_percent == pytest.approx(1.6)
+    assert result.tumour_names == ["Tumor 1", "Tumor 2"]
+    assert result.total_tumour_voxels == 32
+    assert result.total_tumour_ml == pytest.approx(0.24)
+    assert result.tumour_burden_percent == pytest.approx(1.6)
 
 
 def test_exclusive_labels_give_the_same_burden(segmentation):
     """LiTS-style: liver label excludes the tumours; |L ∪ T| is still 2000 voxels → 1.6 %."""
     exclusive = Segmentation(segmentation.geometry)
-    tumors = segmentation.mask("Tumor 1") | segmentation.mask("Tumor 2")
-    exclusive.add("liver", segmentation.mask("Liver") & ~tumors)
-    exclusive.add("HCC", tumors)
-    assert structure_volumes(exclusive).tumor_burden_percent == pytest.approx(1.6)
+    tumours = segmentation.mask("Tumor 1") | segmentation.mask("Tumor 2")
+    exclusive.add("liver", segmentation.mask("Liver") & ~tumours)
+    exclusive.add("HCC", tumours)
+    assert structure_volumes(exclusive).tumour_burden_percent == pytest.approx(1.6)
 
 
 def test_dataframe(segmentation):
     table = structure_volumes(segmentation).to_dataframe()
     assert list(table.columns) == ["Segment", "Voxels", "Volume (ml)", BURDEN_COLUMN]
-    assert list(table["Segment"]) == ["Liver", "Tumor 1", "Tumor 2", "Lung", TOTAL_TUMOR_ROW]
+    assert list(table["Segment"]) == ["Liver", "Tumor 1", "Tumor 2", "Lung", TOTAL_TUMOUR_ROW]
     # Each tumour is 20 / 2000 = 1 % of the liver; liver and lung rows have no percentage.
     np.testing.assert_allclose(table[BURDEN_COLUMN].iloc[1:3], [1.0, 1.0])
     assert np.isnan(table[BURDEN_COLUMN].iloc[0]) and np.isnan(table[BURDEN_COLUMN].iloc[3])
@@ -77,7 +77,7 @@ def test_no_liver_no_burden():
     seg = Segmentation(Geometry(SHAPE))
     seg.add("Tumor", _box(0, 1, 0, 1, 0, 3))
     result = structure_volumes(seg)
-    assert result.tumor_burden_percent is None
+    assert result.tumour_burden_percent is None
     assert result.volumes_ml == [pytest.approx(0.003)]  # 3 voxels of 1 mm³
 
 
@@ -85,8 +85,8 @@ def test_liver_without_tumour_is_zero_burden():
     seg = Segmentation(Geometry(SHAPE))
     seg.add("Liver", _box(0, 5, 0, 5, 0, 5))
     result = structure_volumes(seg)
-    assert result.tumor_burden_percent == 0.0
-    assert TOTAL_TUMOR_ROW not in list(result.to_dataframe()["Segment"])
+    assert result.tumour_burden_percent == 0.0
+    assert TOTAL_TUMOUR_ROW not in list(result.to_dataframe()["Segment"])
 
 
 def test_empty_segment_gives_zero_volume():
@@ -94,27 +94,27 @@ def test_empty_segment_gives_zero_volume():
     seg.add("Liver", np.zeros(SHAPE, dtype=bool))
     result = structure_volumes(seg)
     assert result.volumes_ml == [0.0]
-    assert result.tumor_burden_percent is None
+    assert result.tumour_burden_percent is None
 
 
 def test_burden_function_checks_shapes():
     with pytest.raises(ValueError, match="shape"):
-        tumor_burden_percent(np.ones((2, 2, 2), bool), [np.ones((2, 2, 3), bool)])
+        tumour_burden_percent(np.ones((2, 2, 2), bool), [np.ones((2, 2, 3), bool)])
     with pytest.raises(ValueError, match="undefined"):
-        tumor_burden_percent(np.zeros((2, 2, 2), bool), [])
+        tumour_burden_percent(np.zeros((2, 2, 2), bool), [])
     # 1 tumour voxel inside an 8-voxel liver: 12.5 %.
-    tumor = np.zeros((2, 2, 2), bool)
-    tumor[0, 0, 0] = True
-    assert tumor_burden_percent(np.ones((2, 2, 2), bool), [tumor]) == pytest.approx(12.5)
+    tumour = np.zeros((2, 2, 2), bool)
+    tumour[0, 0, 0] = True
+    assert tumour_burden_percent(np.ones((2, 2, 2), bool), [tumour]) == pytest.approx(12.5)
 
 
 @pytest.mark.parametrize(
-    ("name", "liver", "tumor"),
+    ("name", "liver", "tumour"),
     [("Liver", True, False), ("liver", True, False), ("Tumor 3", False, True), ("HCC", False, True),
      ("lesion_1", False, True), ("Liver tumour", False, True), ("Lung", False, False), ("Portal vein", False, False)],
 )
-def test_recognition(name, liver, tumor):
+def test_recognition(name, liver, tumour):
     seg = Segmentation(Geometry((1, 1, 1)))
     segment = seg.add(name, np.ones((1, 1, 1), bool))
-    assert is_tumor(segment) is tumor
-    assert is_liver(segment) is liver or tumor  # a "Liver tumour" is a tumour first
+    assert is_tumour(segment) is tumour
+    assert is_liver(segment) is liver or tumour  # a "Liver tumour" is a tumour first

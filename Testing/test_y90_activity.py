@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from test_y90_support import HALF_LIFE_H, K_CONVENTIONAL
@@ -35,7 +35,7 @@ from Y90DosimetryLib.presets import dose_constant
 
 def test_first_principles_dose_constant():
     """K = 1e9 Bq · 0.9267 MeV · 1.602176634e-13 J/MeV · (64.1 h / ln 2) · 3600 s/h
-    = 1.48474e-4 J/s · 332 915 s = 49.43 J/GBq (DOMAIN.md: "K ≈ 49.4 from first principles")."""
+    = 1.48474e-4 J/s · 332 915 s = 49.43 J/GBq (mean beta energy 0.9267 MeV: ICRP Publication 107, 2008)."""
     assert first_principles_dose_constant() == pytest.approx(49.43, abs=0.005)
     # The 49.38 preset is the same calculation with T½ = 64.04 h.
     assert first_principles_dose_constant(half_life_h=64.04) == pytest.approx(dose_constant(
@@ -248,3 +248,92 @@ def test_plans_serialise_with_provenance():
     assert data["provenance"]["y90_half_life_h"] == HALF_LIFE_H
     assert data["limits"]["name"] == "resin_sirtex" and data["limits"]["source"]
     assert math.isclose(data["activity_gbq"], plan.activity_gbq)
+
+
+# -- vial ordering and decay: bad inputs are clear Y90InputErrors, never raw Python errors ----------------------
+CALIBRATION = datetime(2024, 3, 10, 12, 0)
+
+
+def test_treatment_long_before_calibration_is_refused():
+    """Treating 30 days before calibration would "deliver" 3·2^(720/64.1) = 7,218 GBq from a 3 GBq vial:
+    a date error, refused (more than MAX_HOURS_BEFORE_CALIBRATION = 24 h before)."""
+    assert 3 * 2 ** (720 / 64.1) == pytest.approx(7218, rel=1e-3)
+    with pytest.raises(Y90InputError, match="before the vial's calibration"):
+        order_vial(3.0, CALIBRATION, CALIBRATION - timedelta(days=30), available_vials_gbq=(3, 5))
+    with pytest.raises(Y90InputError, match="before the vial's calibration"):
+        order_vial(3.0, -24.5)
+
+
+def test_treatment_shortly_before_calibration_warns_with_the_factor():
+    """10 h before calibration the vial holds 2^(10/64.1) = 1.1143 × its nominal activity: allowed, with a warning."""
+    order = order_vial(3.0, -10.0, available_vials_gbq=(3, 5))
+    assert order.vial_gbq == 3.0
+    assert order.delivered_activity_gbq == pytest.approx(3 * 2 ** (10 / 64.1), rel=1e-12)
+    assert any("1.11 ×" in w for w in order.warnings)
+    assert order_vial(3.0, 10.0).warnings == []
+
+
+@pytest.mark.parametrize("calibration, treatment, match", [
+    (1e9, None, "after the vial's calibration"),             # 41.7 million days: 2^-15.6M underflows
+    (31 * 24.0, None, "after the vial's calibration"),       # beyond 30 days
+    (float("nan"), None, "finite"),
+    (float("inf"), None, "finite"),
+    ("two days", None, "number of hours"),                   # a string that is not a number
+    (CALIBRATION, None, "both"),                             # datetime without a treatment time
+    (48.0, CALIBRATION, "no treatment time"),                # hours and a datetime
+    (CALIBRATION, datetime(2024, 3, 11, 12, 0, tzinfo=timezone.utc), "time zone"),  # naive vs aware
+    (datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=14))), datetime(9999, 12, 31, tzinfo=timezone.utc), None),
+])
+def test_bad_intervals_raise_y90_input_errors(calibration, treatment, match):
+    with pytest.raises(Y90InputError, match=match):
+        order_vial(3.0, calibration, treatment)
+
+
+def test_aware_datetimes_in_different_zones_give_the_true_interval():
+    """12:00 UTC calibration, 14:00 at UTC+2 the same day is the same instant: Δt = 0 h, A_cal = A_needed."""
+    cal = datetime(2024, 3, 10, 12, 0, tzinfo=timezone.utc)
+    tx = datetime(2024, 3, 10, 14, 0, tzinfo=timezone(timedelta(hours=2)))
+    order = order_vial(3.0, cal, tx)
+    assert order.hours_calibration_to_treatment == 0.0 and order.activity_at_calibration_gbq == 3.0
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"available_vials_gbq": (-3.0, 5.0)},
+    {"available_vials_gbq": (0.0,)},
+    {"available_vials_gbq": (float("nan"), 5.0)},
+    {"available_vials_gbq": (float("inf"),)},
+    {"available_vials_gbq": ("three",)},
+    {"residual_fraction": 1.0},
+    {"residual_fraction": -0.1},
+    {"residual_fraction": float("nan")},
+    {"half_life_h": 0.0},
+    {"half_life_h": -64.1},
+    {"half_life_h": float("inf")},
+])
+def test_bad_vials_residuals_and_half_lives_raise(kwargs):
+    with pytest.raises(Y90InputError):
+        order_vial(3.0, 48.0, **kwargs)
+
+
+@pytest.mark.parametrize("needed", [0.0, -1.0, float("nan"), float("inf"), None])
+def test_bad_needed_activity_raises(needed):
+    with pytest.raises(ZeroActivityError):
+        order_vial(needed, 48.0)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: decay_factor(1e9),              # 2^(-1.6e7): below the smallest float
+    lambda: decay_factor(-1e9),             # 2^(+1.6e7): OverflowError before
+    lambda: decay_factor(10.0, 0.0),        # ZeroDivisionError before
+    lambda: decay_factor(10.0, -64.1),
+    lambda: decay_factor(float("nan")),
+    lambda: activity_at_calibration(3.0, -1e9),
+    lambda: activity_at_calibration(1e308, 64.1 * 3),  # 1e308·2³ overflows
+    lambda: mird_activity(1e200, 1e200),    # inf GBq
+    lambda: mird_dose(1e300, 1e-300),
+    lambda: lung_dose(1e300, 0.5, 1e-300),
+    lambda: partition_plan(1e10, 1.0, 1e300, 0.1, activity_gbq=1.0),  # (T/N)·m_T overflows
+])
+def test_overflowing_inputs_raise_y90_input_errors(call):
+    with pytest.raises(Y90InputError):
+        call()

@@ -31,7 +31,7 @@ def test_cropped_ct_extrapolates_lung_mass_and_warns(case):
     keep = int(lung_slices[len(lung_slices) // 2])  # cut through the middle of the lungs
     g = ct.geometry
     cropped = Volume(ct.array[:keep], Geometry((keep, *g.shape[1:]), g.spacing, g.origin, g.direction), name="CT")
-    kwargs = dict(method="partition", microsphere_type="glass", dose_method="none")
+    kwargs = dict(method="partition", microsphere="glass", dose_method="none")
     full = plan_treatment(patient.spect, seg, ct=ct, **kwargs)
     partial = plan_treatment(patient.spect, seg, ct=cropped, **kwargs)
     assert not any("covers only" in w for w in full.warnings)
@@ -40,17 +40,17 @@ def test_cropped_ct_extrapolates_lung_mass_and_warns(case):
     assert partial.prescription.lung.dose_gy == pytest.approx(full.prescription.lung.dose_gy, rel=0.01)
 
 
-def test_lung_segment_cut_by_the_field_of_view_is_extended_and_flagged():
+def test_lung_segment_cut_by_the_field_of_view_is_extended_and_flagged(small_patient):
     """The sample CT reaches only the lung bases, so its 'Lung' segment holds about a third of the lungs. Counting
     only that region underestimated the simulated 8% lung shunt as 3%; the plan must flag the cut segment and
     extend the lung region, giving the simulated value within 15% (SPECT blur and the approximate cranial region)."""
-    patient = make_sample_patient(seed=7, size="small")
+    patient = small_patient
     truth_lsf = patient.parameters["lung_shunt_fraction"]
-    cut = plan_treatment(patient.spect, patient.truth, method="partition", microsphere_type="glass",
+    cut = plan_treatment(patient.spect, patient.truth, method="partition", microsphere="glass",
                          dose_method="none")
     assert any("field of view" in w and "Lung" in w for w in cut.warnings)
     assert cut.lung_shunt.lung_shunt_fraction == pytest.approx(truth_lsf, rel=0.15)
     whole = plan_treatment(patient.spect, patient.spect_truth_segmentation, method="partition",
-                           microsphere_type="glass", dose_method="none")
+                           microsphere="glass", dose_method="none")
     assert not any("field of view" in w for w in whole.warnings)
     assert whole.lung_shunt.lung_shunt_fraction == pytest.approx(truth_lsf, rel=0.05)

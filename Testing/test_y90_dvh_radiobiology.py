@@ -115,3 +115,59 @@ def test_tables_per_structure_and_empty_structures():
     curves = dvh_table(dose, seg)
     assert set(curves["structure"]) == {"Tumor 1", "liver"}
     assert curves.groupby("structure")["dose_Gy"].max().nunique() == 1  # shared dose axis
+
+
+# -- bad inputs: clear Y90InputErrors --------------------------------------------------------------------------
+@pytest.mark.parametrize("call", [
+    lambda: dose_statistics(np.array([-1.0, -1.0, 5.0])),          # D50 was −1 Gy
+    lambda: dose_at_volume(np.array([-1.0, 2.0]), 50),
+    lambda: volume_at_dose(np.array([-1.0, 2.0]), 1.0),
+    lambda: cumulative_dvh(np.array([-0.5, 2.0])),
+    lambda: dose_statistics(np.array([1.0, np.nan])),
+    lambda: dose_at_volume(ONE_TO_HUNDRED, float("nan")),
+    lambda: dose_at_volume(ONE_TO_HUNDRED, 0.0),
+    lambda: dose_at_volume(ONE_TO_HUNDRED, 100.5),
+    lambda: volume_at_dose(ONE_TO_HUNDRED, float("nan")),          # silently 0% before
+    lambda: volume_at_dose(ONE_TO_HUNDRED, -5.0),
+    lambda: cumulative_dvh(ONE_TO_HUNDRED, bin_width_gy=0.0),
+    lambda: cumulative_dvh(ONE_TO_HUNDRED, bin_width_gy=float("inf")),
+    lambda: cumulative_dvh(ONE_TO_HUNDRED, bin_width_gy=1e-9),     # 1e11 bins: refused, not a MemoryError
+    lambda: cumulative_dvh(ONE_TO_HUNDRED, max_dose_gy=-1.0),
+    lambda: dose_statistics(ONE_TO_HUNDRED, voxel_volume_ml=-0.1),
+])
+def test_dvh_statistics_refuse_meaningless_input(call):
+    with pytest.raises(Y90InputError):
+        call()
+
+
+def test_empty_structure_is_a_missing_structure_error():
+    with pytest.raises(MissingStructureError):
+        dose_at_volume(np.array([]), 50)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: bed_permanent_implant(-1.0, 2.5, 2.5),
+    lambda: bed_permanent_implant(100.0, float("nan"), 2.5),
+    lambda: bed_permanent_implant(100.0, float("inf"), 2.5),
+    lambda: bed_permanent_implant(100.0, 2.5, float("inf")),        # BED = NaN before
+    lambda: bed_permanent_implant(100.0, 2.5, 2.5, 0.0),
+    lambda: bed_permanent_implant(1e200, 2.5, 2.5),                  # D² overflows
+    lambda: eqd2(-5.0, 2.5),
+    lambda: eqd2(float("nan"), 2.5),
+    lambda: eqd2(100.0, 0.0),
+    lambda: eqd2(np.array([100.0, -1.0]), 3.0),
+    lambda: equivalent_uniform_dose(np.array([-10.0, 10.0]), 0.01),
+    lambda: equivalent_uniform_dose(np.array([10.0, np.nan]), 0.01),
+    lambda: equivalent_uniform_dose(np.array([10.0]), float("inf")),
+    lambda: equivalent_uniform_dose(np.array([10.0, 20.0]), 0.01, weights=np.array([1.0, np.inf])),
+    lambda: equivalent_uniform_dose(np.array([10.0, 20.0]), 0.01, weights=np.array([0.0, 0.0])),
+    lambda: equivalent_uniform_dose(np.array([1e308, 1e308]), 10.0),  # α·D overflows
+])
+def test_radiobiology_refuses_meaningless_input(call):
+    with pytest.raises(Y90InputError):
+        call()
+
+
+def test_eqd2_of_arrays_by_hand():
+    """EQD2 = BED/(1 + 2/(α/β)) element-wise: α/β = 3 Gy → ×0.6: [0, 100, 250] → [0, 60, 150] Gy."""
+    np.testing.assert_allclose(eqd2(np.array([0.0, 100.0, 250.0]), 3.0), [0.0, 60.0, 150.0])

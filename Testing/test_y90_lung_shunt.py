@@ -121,12 +121,10 @@ def test_lung_region_needs_room_above_the_liver():
         lung_region_from_spect(spect, np.zeros(spect.shape, bool))
 
 
-def test_sample_patient_lung_shunt_is_recovered():
+def test_sample_patient_lung_shunt_is_recovered(small_patient):
     """The synthetic patient puts exactly 8% of the MAA in the lungs (attenuation/scatter-free SPECT with 14 mm
     blur); counts in the whole-lung and liver masks give 8% within 10% relative (spill across borders)."""
-    from HCCInterventionalAILib.sample import make_sample_patient
-
-    patient = make_sample_patient(seed=7, size="small")
+    patient = small_patient
     seg = patient.spect_truth_segmentation
     result = spect_lung_shunt(patient.spect, seg.mask("Liver"), seg.mask("Lung"))
     truth = patient.parameters["lung_shunt_fraction"]

@@ -17,7 +17,8 @@ from reference_data import TARANIS as TARANIS_DIR
 from HCCInterventionalAILib.imaging.segmentation import Segmentation
 from HCCInterventionalAILib.imaging.volume import Volume
 
-#: Published constants the tests compare against (DOMAIN.md §5).
+#: Published constants the tests compare against: K = 49.67 Gy·kg/GBq (Dezarn WA et al., AAPM Report 144, Med Phys
+#: 2011;38:4824); Y-90 half-life 64.1 h = 2.67 d (DDEP/NNDC 64.05 h, rounded as in the microsphere IFUs).
 K_CONVENTIONAL = 49.67  # J/GBq = Gy·kg/GBq
 HALF_LIFE_H = 64.1  # 2.67 d
 MEAN_LIFE_S = HALF_LIFE_H / math.log(2.0) * 3600.0

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_module_packaging import MODULES, ROOT, expected_lists
+from packaging_lists import MODULES, ROOT, expected_lists  # noqa: E402  (not a test module: no pytest)
 
 TEMPLATE = """#-----------------------------------------------------------------------------
 set(MODULE_NAME {module})

@@ -18,6 +18,7 @@ from slicer.ScriptedLoadableModule import (
 from slicer.util import VTKObservationMixin
 
 from HCCInterventionalAILib.slicer_helpers import (
+    SegmentRolePickers,
     cancellable,
     ensure_python_requirements,
     enum_labels,
@@ -80,18 +81,6 @@ PerkLab, and Steve Pieper, Isomics, Inc.).
 #
 
 
-def enumValue(enumClass, value):
-    """An enum member from a member, its name ("PARTITION", "partition") or its value ("multi-compartment")."""
-    if isinstance(value, enumClass):
-        return value
-    text = str(value).strip()
-    for member in enumClass:
-        if text.upper().replace("-", "_") == member.name or text.lower() == str(member.value).lower():
-            return member
-    raise ValueError(_("{value} is not one of {choices}").format(
-        value=value, choices=", ".join(member.name for member in enumClass)))
-
-
 def parseDateTime(text: str, what: str):
     """``datetime`` from ISO text ("2026-03-01 10:30"); None for empty text.
 
@@ -148,12 +137,12 @@ class Microsphere(Enum):
     RESIN = "resin"
 
 
-@enum_labels(lambda: {"NORMAL_LIVER": _("Normal liver"), "TUMOR": _("Tumours")})
+@enum_labels(lambda: {"NORMAL_LIVER": _("Normal liver"), "TUMOUR": _("Tumours")})
 class DoseTarget(Enum):
     """Compartment the target dose applies to (partition / multi-compartment); never rename members."""
 
     NORMAL_LIVER = "normal"
-    TUMOR = "tumour"
+    TUMOUR = "tumour"
 
 
 @enum_labels(lambda: {"CONVENTIONAL": _("49.67 Gy·kg/GBq (conventional)"),
@@ -199,7 +188,7 @@ class Y90DosimetryParameterNode:
     ctVolume: vtkMRMLScalarVolumeNode
     segmentation: vtkMRMLSegmentationNode
     liverSegmentId: str = ""
-    tumorSegmentId: str = ""
+    tumourSegmentId: str = ""
     lungSegmentId: str = ""
     perfusedSegmentId: str = ""
     method: DosimetryMethod = DosimetryMethod.PARTITION
@@ -218,6 +207,11 @@ class Y90DosimetryParameterNode:
     previousLungDoseGy: Annotated[float, WithinRange(0.0, 200.0)] = 0.0
     doseConstant: DoseConstantPreset = DoseConstantPreset.CONVENTIONAL
     voxelDosimetry: VoxelDosimetry = VoxelDosimetry.KERNEL
+    quantitativeActivity: bool = False
+    injectedActivityGBq: Annotated[float, WithinRange(0.0, 30.0)] = 0.0
+    injectionDateTime: str = ""
+    imageDateTime: str = ""
+    allowMisregistration: bool = False
     exportRtDose: bool = False
     rtDoseFolder: Path
 
@@ -232,8 +226,6 @@ class Y90DosimetryWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     https://github.com/Slicer/Slicer/blob/main/Base/Python/slicer/ScriptedLoadableModule.py
     """
 
-    SEGMENTATION_EVENTS = ("SegmentAdded", "SegmentRemoved", "SegmentModified")
-
     def __init__(self, parent=None) -> None:
         """Called when the user opens the module the first time and the widget is initialized."""
         ScriptedLoadableModuleWidget.__init__(self, parent)
@@ -242,8 +234,7 @@ class Y90DosimetryWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._cancelToken = None
-        self._segmentCombos = {}
-        self._observedSegmentation = None
+        self._segmentPickers = None
 
     def setup(self) -> None:
         """Called when the user opens the module the first time and the widget is initialized."""
@@ -259,15 +250,13 @@ class Y90DosimetryWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
 
-        # Segment pickers: (parameter field, combo box, text of the "detect from names" entry)
-        self._segmentCombos = {
+        # Segment pickers: parameter field → (combo box, text of the "detect from names" entry)
+        self._segmentPickers = SegmentRolePickers(self, {
             "liverSegmentId": (self.ui.liverSegmentComboBox, _("(detect: 'Liver')")),
-            "tumorSegmentId": (self.ui.tumorSegmentComboBox, _("(all tumour segments, detected from names)")),
+            "tumourSegmentId": (self.ui.tumourSegmentComboBox, _("(all tumour segments, detected from names)")),
             "lungSegmentId": (self.ui.lungSegmentComboBox, _("(detect 'Lung'; else threshold the image)")),
             "perfusedSegmentId": (self.ui.perfusedSegmentComboBox, _("(detect 'Perfused'; else whole liver)")),
-        }
-        for field, (combo, _text) in self._segmentCombos.items():
-            combo.connect("currentIndexChanged(int)", lambda index, field=field: self.onSegmentSelected(field, index))
+        }, lambda: self._parameterNode)
 
         self.ui.progressBar.hide()
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
@@ -294,7 +283,7 @@ class Y90DosimetryWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onSceneStartClose(self, caller, event) -> None:
         """Called just before the scene is closed."""
-        self._observeSegmentation(None)
+        self._segmentPickers.follow(None)
         self.setParameterNode(None)
 
     def onSceneEndClose(self, caller, event) -> None:
@@ -334,67 +323,8 @@ class Y90DosimetryWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def _onParameterNodeModified(self, caller=None, event=None) -> None:
         parameters = self._parameterNode
-        segmentationNode = parameters.segmentation if parameters else None
-        if segmentationNode is not self._observedSegmentation:
-            self._observeSegmentation(segmentationNode)
-            self._updateSegmentCombos()
-        else:
-            self._selectSegmentsInCombos()
+        self._segmentPickers.follow(parameters.segmentation if parameters else None)
         self._updateEnabledStates()
-
-    # -- segment pickers -------------------------------------------------------------------------------
-    def _observeSegmentation(self, segmentationNode) -> None:
-        if self._observedSegmentation is not None:
-            for event in self.SEGMENTATION_EVENTS:
-                self.removeObserver(self._observedSegmentation.GetSegmentation(),
-                                    getattr(slicer.vtkSegmentation, event), self.onSegmentsChanged)
-        self._observedSegmentation = segmentationNode
-        if segmentationNode is not None:
-            for event in self.SEGMENTATION_EVENTS:
-                self.addObserver(segmentationNode.GetSegmentation(), getattr(slicer.vtkSegmentation, event),
-                                 self.onSegmentsChanged)
-
-    def onSegmentsChanged(self, caller=None, event=None) -> None:
-        """Segments were added, removed or renamed: refresh the pickers."""
-        self._updateSegmentCombos()
-
-    def _updateSegmentCombos(self) -> None:
-        segmentationNode = self._parameterNode.segmentation if self._parameterNode else None
-        segments = []
-        if segmentationNode is not None:
-            segmentation = segmentationNode.GetSegmentation()
-            for index in range(segmentation.GetNumberOfSegments()):
-                segmentId = segmentation.GetNthSegmentID(index)
-                segments.append((segmentId, segmentation.GetSegment(segmentId).GetName()))
-        for combo, autoText in self._segmentCombos.values():
-            wasBlocked = combo.blockSignals(True)
-            try:
-                combo.clear()
-                combo.addItem(autoText, "")
-                for segmentId, name in segments:
-                    combo.addItem(name, segmentId)
-            finally:
-                combo.blockSignals(wasBlocked)
-        self._selectSegmentsInCombos()
-
-    def _selectSegmentsInCombos(self) -> None:
-        """Show the segments stored in the parameter node (e.g. after loading a scene)."""
-        for field, (combo, _autoText) in self._segmentCombos.items():
-            selected = getattr(self._parameterNode, field) if self._parameterNode else ""
-            index = max(combo.findData(selected), 0) if selected else 0
-            if combo.currentIndex != index:
-                wasBlocked = combo.blockSignals(True)
-                combo.currentIndex = index
-                combo.blockSignals(wasBlocked)
-
-    def onSegmentSelected(self, field: str, index: int) -> None:
-        """Store the segment ID chosen for a role ("" = detect from names)."""
-        if not self._parameterNode or index < 0:
-            return
-        combo = self._segmentCombos[field][0]
-        segmentId = combo.itemData(index) or ""
-        if getattr(self._parameterNode, field) != segmentId:
-            setattr(self._parameterNode, field, segmentId)
 
     def _updateEnabledStates(self) -> None:
         parameters = self._parameterNode
@@ -414,8 +344,13 @@ class Y90DosimetryWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.prescribedActivitySpinBox.enabled = parameters.usePrescribedActivity
             self.ui.lungShuntSliderWidget.enabled = parameters.overrideLungShunt
             self.ui.rtDoseFolderPathLineEdit.enabled = parameters.exportRtDose
+            quantitative = parameters.quantitativeActivity and parameters.activityImage != ActivityImage.MAA_SPECT
+            self.ui.quantitativeActivityCheckBox.enabled = parameters.activityImage != ActivityImage.MAA_SPECT
+            for widget in (self.ui.injectedActivitySpinBox, self.ui.injectionDateTimeLineEdit,
+                           self.ui.imageDateTimeLineEdit):
+                widget.enabled = quantitative
         for widget in (self.ui.inputsCollapsibleButton, self.ui.planningCollapsibleButton,
-                       self.ui.advancedCollapsibleButton):
+                       self.ui.advancedCollapsibleButton, self.ui.postTreatmentCollapsibleButton):
             widget.enabled = not running
 
     # -- action ----------------------------------------------------------------------------------------
@@ -430,18 +365,11 @@ class Y90DosimetryWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             p = self._parameterNode
             with cancellable(self.ui.statusLabel, self._setRunning) as cancelToken:
                 outputs = self.logic.plan(
-                    p.activityVolume, p.segmentation,
-                    method=p.method, microsphere=p.microsphere, ctVolumeNode=p.ctVolume,
-                    liverSegment=p.liverSegmentId or None, tumorSegment=p.tumorSegmentId or None,
-                    lungSegment=p.lungSegmentId or None, perfusedSegment=p.perfusedSegmentId or None,
-                    target=p.doseTarget, targetDoseGy=p.targetDoseGy or None,
-                    prescribedActivityGBq=p.prescribedActivityGBq if p.usePrescribedActivity else None,
-                    heightCm=p.patientHeightCm, weightKg=p.patientWeightKg,
-                    treatmentTime=p.treatmentDateTime, calibrationTime=p.calibrationDateTime,
-                    residualFraction=p.residualPercent / 100.0,
-                    lungShuntFraction=p.lungShuntPercent / 100.0 if p.overrideLungShunt else None,
-                    previousLungDoseGy=p.previousLungDoseGy, doseConstant=p.doseConstant,
-                    voxelDosimetry=p.voxelDosimetry, activityImage=p.activityImage,
+                    p.activityVolume, p.segmentation, self.logic.requestFromParameterNode(p),
+                    ctVolumeNode=p.ctVolume,
+                    segments={"liver": p.liverSegmentId, "tumours": p.tumourSegmentId, "lungs": p.lungSegmentId,
+                              "perfused": p.perfusedSegmentId},
+                    delivered=p.activityImage != ActivityImage.MAA_SPECT,
                     rtDoseFolder=str(p.rtDoseFolder) if p.exportRtDose else None,
                     progressCallback=progress_to_widgets(self.ui.progressBar, self.ui.statusLabel),
                     cancelToken=cancelToken,
@@ -470,13 +398,13 @@ class Y90DosimetryLogic(ScriptedLoadableModuleLogic):
     .. code-block:: python
 
         y90 = slicer.util.getModuleLogic("Y90Dosimetry")
-        outputs = y90.plan(spectNode, segmentationNode, method="PARTITION", microsphere="GLASS")
+        outputs = y90.plan(spectNode, segmentationNode, method="partition", microsphere="glass")
         outputs["result"].activity_gbq          # Y90DosimetryLib.DosimetryResult
         outputs["dose"], outputs["planTable"], outputs["dvhChart"]   # the new nodes
 
-    ``plan`` reads the nodes with the scene bridge (``HCCInterventionalAILib.scene``), runs
-    ``Y90DosimetryLib.plan_treatment`` and writes NEW nodes: the dose volume (shown as a colour overlay), the
-    per-structure plan and dose-statistics tables, the warnings, and the DVH chart. Inputs are never modified.
+    ``plan`` takes a ``Y90DosimetryLib.PlanRequest`` (or its fields as keywords: the same vocabulary as
+    ``hccai y90`` and the library), reads the nodes with the scene bridge, runs ``Y90DosimetryLib.plan_treatment``
+    and writes NEW nodes with ``Y90DosimetryLib.to_scene.result_to_scene``. Inputs are never modified.
     Uses ScriptedLoadableModuleLogic base class, available at:
     https://github.com/Slicer/Slicer/blob/main/Base/Python/slicer/ScriptedLoadableModule.py
     """
@@ -494,76 +422,56 @@ class Y90DosimetryLogic(ScriptedLoadableModuleLogic):
         ensure_python_requirements(module_resource_path(__file__, "requirements.txt"), requester="Y-90 Dosimetry")
 
     @staticmethod
-    def _segmentName(segmentationNode, segment) -> str | None:
-        """A segment's name from its ID or name (None: not given)."""
-        if not segment:
-            return None
-        vtkSegment = segmentationNode.GetSegmentation().GetSegment(segment)
-        return vtkSegment.GetName() if vtkSegment is not None else str(segment)
+    def requestFromParameterNode(p):
+        """The ``Y90DosimetryLib.PlanRequest`` the GUI describes (the one vocabulary of library, CLI and GUI)."""
+        from Y90DosimetryLib import PlanRequest
 
-    def structureRoles(self, segmentation, segmentationNode, liverSegment=None, tumorSegment=None, lungSegment=None,
-                       perfusedSegment=None):
-        """Which segments are liver, tumours, lungs and perfused territory.
+        calibration = parseDateTime(p.calibrationDateTime, _("Vial calibration time"))
+        treatment = parseDateTime(p.treatmentDateTime, _("Treatment time"))
+        if calibration is not None and treatment is None:
+            raise ValueError(_("Give the treatment time together with the vial calibration time."))
+        quantitative = p.activityImage != ActivityImage.MAA_SPECT and p.quantitativeActivity
+        return PlanRequest(
+            method=p.method.value, microsphere=p.microsphere.value, target=p.doseTarget.value,
+            target_dose_gy=p.targetDoseGy or None,
+            activity_gbq=p.prescribedActivityGBq if p.usePrescribedActivity and not quantitative else None,
+            height_cm=p.patientHeightCm, weight_kg=p.patientWeightKg,
+            calibration=calibration, treatment=treatment if calibration is not None else None,
+            residual_fraction=p.residualPercent / 100.0,
+            lung_shunt_fraction=p.lungShuntPercent / 100.0 if p.overrideLungShunt and not quantitative else None,
+            previous_lung_dose_gy=p.previousLungDoseGy, dose_constant=p.doseConstant.value,
+            dose_method=p.voxelDosimetry.value, activity_source="quantitative" if quantitative else "treated",
+            injected_gbq=p.injectedActivityGBq if quantitative and p.injectedActivityGBq > 0 else None,
+            injection_time=parseDateTime(p.injectionDateTime, _("Injection time")) if quantitative else None,
+            image_time=parseDateTime(p.imageDateTime, _("Image time")) if quantitative else None,
+            allow_misregistration=p.allowMisregistration)
 
-        Roles are detected from segment names (``Y90DosimetryLib.planning.StructureRoles.detect``); every
-        segment given (ID or name) replaces the detected one (a tumour given replaces all detected tumours).
-
-        Returns:
-            ``Y90DosimetryLib.planning.StructureRoles``.
-        """
-        from Y90DosimetryLib.planning import StructureRoles
-
-        roles = StructureRoles.detect(segmentation)
-        names = set(segmentation.names)
-
-        def checked(segment):
-            name = self._segmentName(segmentationNode, segment)
-            if name is not None and name not in names:
-                raise ValueError(_("Segment '{name}' is not in '{segmentation}'").format(
-                    name=name, segmentation=segmentationNode.GetName()))
-            return name
-
-        liver, tumor, lung, perfused = (checked(s) for s in (liverSegment, tumorSegment, lungSegment, perfusedSegment))
-        if liver:
-            roles.liver = liver
-        if tumor:
-            roles.tumours = [tumor]
-        if lung:
-            roles.lungs = [lung]
-        if perfused:
-            roles.perfused = perfused
+    @staticmethod
+    def segmentRoles(segmentationNode, segments) -> dict:
+        """Segment names for the roles given as segment IDs or names ("" or None: detect from names)."""
+        roles = {}
+        for role, segment in (segments or {}).items():
+            if not segment:
+                continue
+            vtkSegment = segmentationNode.GetSegmentation().GetSegment(segment)
+            name = vtkSegment.GetName() if vtkSegment is not None else str(segment)
+            roles[role] = [name] if role in ("tumours", "lungs") else name
         return roles
 
-    def plan(self, activityVolumeNode, segmentationNode, method="PARTITION", microsphere="GLASS",
-             ctVolumeNode=None, liverSegment=None, tumorSegment=None, lungSegment=None, perfusedSegment=None,
-             target="NORMAL_LIVER", targetDoseGy=None, prescribedActivityGBq=None, heightCm=None, weightKg=None,
-             treatmentTime=None, calibrationTime=None, residualFraction=0.0, lungShuntFraction=None,
-             previousLungDoseGy=0.0, doseConstant="CONVENTIONAL", voxelDosimetry="KERNEL",
-             activityImage="MAA_SPECT", rtDoseFolder=None, progressCallback=None, cancelToken=None,
-             show: bool = True) -> dict:
+    def plan(self, activityVolumeNode, segmentationNode, request=None, *, ctVolumeNode=None, segments=None,
+             delivered: bool = False, rtDoseFolder=None, progressCallback=None, cancelToken=None, show: bool = True,
+             **options) -> dict:
         """Plan a Y-90 treatment (or dose a post-treatment image) and write the results as NEW nodes.
 
         Args:
             activityVolumeNode: MAA SPECT counts, or Y-90 PET / bremsstrahlung SPECT (not modified).
-            segmentationNode: liver (required), tumours, lungs, perfused territory; any grid (resampled onto
-                the activity image's grid).
-            method: ``DosimetryMethod`` member or name: "MIRD", "BSA", "PARTITION", "MULTI_COMPARTMENT".
-            microsphere: "GLASS" or "RESIN" (sets the dose-limit preset and vial sizes).
+            segmentationNode: liver (required), tumours, lungs, perfused territory; any grid.
+            request: a ``Y90DosimetryLib.PlanRequest``; ``options`` (its field names, e.g. ``method="mird"``,
+                ``target_dose_gy=120``) replace its fields.
             ctVolumeNode: optional CT (densities, lung mass, lung region).
-            liverSegment, tumorSegment, lungSegment, perfusedSegment: segment IDs or names; None detects the
-                role from segment names (see :meth:`structureRoles`).
-            target: "NORMAL_LIVER" or "TUMOR": the compartment ``targetDoseGy`` applies to (partition models).
-            targetDoseGy: mean dose wanted in the target; None uses the preset's limit (MIRD needs a value).
-            prescribedActivityGBq: evaluate this activity instead of solving for a dose (e.g. the delivered
-                activity for a post-treatment image).
-            heightCm, weightKg: patient size (BSA method).
-            treatmentTime, calibrationTime: ISO date-times ("2026-03-01 10:30") or datetimes; with both, the
-                vial order is computed with decay; ``residualFraction`` of the vial is expected to stay behind.
-            lungShuntFraction: use this LSF (0–1) instead of measuring it on the image.
-            previousLungDoseGy: lung dose of earlier treatments (cumulative limit).
-            doseConstant: "CONVENTIONAL" (49.67), "THERASPHERE_IFU" (50) or "FIRST_PRINCIPLES".
-            voxelDosimetry: "KERNEL" (convolution), "LOCAL" (local deposition) or "NONE".
-            activityImage: "MAA_SPECT" (a predicted dose) or "Y90_PET" / "Y90_BREMSSTRAHLUNG" (delivered).
+            segments: {"liver", "tumours", "lungs", "perfused"} → segment ID or name, replacing the roles detected
+                from segment names.
+            delivered: the image shows delivered Y-90 (names the dose "delivered"; RT Dose summation RECORD).
             rtDoseFolder: write the dose as DICOM RT Dose into this folder (None: no export).
             progressCallback: called with (fraction 0–1, message).
             cancelToken: ``HCCInterventionalAILib.progress.CancelToken``; cancelling raises ``Cancelled``.
@@ -575,114 +483,37 @@ class Y90DosimetryLogic(ScriptedLoadableModuleLogic):
             None, "rtDosePath": str or None}``.
         """
         from HCCInterventionalAILib.progress import Progress
-        from HCCInterventionalAILib.scene import node_to_segmentation, node_to_volume
-        from Y90DosimetryLib import plan_treatment
+        from HCCInterventionalAILib.scene import node_to_segmentation, node_to_volume, set_slice_view_layers
+        from Y90DosimetryLib import PlanRequest, plan_treatment
+        from Y90DosimetryLib.to_scene import result_to_scene
 
         if activityVolumeNode is None or segmentationNode is None:
             raise ValueError(_("Select the activity image and the segmentation."))
-        method = enumValue(DosimetryMethod, method)
-        microsphere = enumValue(Microsphere, microsphere)
-        target = enumValue(DoseTarget, target)
-        doseConstant = enumValue(DoseConstantPreset, doseConstant)
-        voxelDosimetry = enumValue(VoxelDosimetry, voxelDosimetry)
-        activityImage = enumValue(ActivityImage, activityImage)
-        treatment = parseDateTime(treatmentTime, _("Treatment time"))
-        calibration = parseDateTime(calibrationTime, _("Vial calibration time"))
-        if calibration is not None and treatment is None:
-            raise ValueError(_("Give the treatment time together with the vial calibration time."))
+        roles = self.segmentRoles(segmentationNode, segments)
+        request = (request or PlanRequest()).replace(**options, **({"roles": roles} if roles else {}))
 
         progress = Progress(progressCallback, cancelToken)
-        steps = progress.split(10)
-        steps[0].update(0.0, _("Reading the images"))
+        progress.update(0.0, _("Reading the images"))
         activity = node_to_volume(activityVolumeNode)
         ct = node_to_volume(ctVolumeNode) if ctVolumeNode is not None else None
         segmentation = node_to_segmentation(segmentationNode)
-        roles = self.structureRoles(segmentation, segmentationNode, liverSegment, tumorSegment, lungSegment,
-                                    perfusedSegment)
-        steps[0].update(1.0, _("Planning"))
-
-        result = plan_treatment(
-            activity, segmentation, ct=ct, method=method.value, microsphere_type=microsphere.value,
-            activity_gbq=prescribedActivityGBq, target_dose_gy=targetDoseGy, target=target.value,
-            lung_shunt_fraction=lungShuntFraction, height_cm=heightCm, weight_kg=weightKg, roles=roles,
-            dose_method=voxelDosimetry.value, dose_constant_name=doseConstant.value,
-            previous_lung_dose_gy=previousLungDoseGy, residual_fraction=residualFraction,
-            calibration=calibration, treatment=treatment if calibration is not None else None,
-            progress=progress.sub(0.1, 0.9),
-        )
+        result = plan_treatment(activity, segmentation, request, ct=ct, progress=progress.sub(0.1, 0.9))
         progress.check()
-        if treatment is not None and calibration is None:
-            result.warnings.append(_("No vial calibration time given: no vial order was computed."))
 
         progress.update(0.9, _("Writing the results"))
-        delivered = activityImage != ActivityImage.MAA_SPECT
-        outputs = self._writeResults(result, activityVolumeNode, segmentationNode, ctVolumeNode, delivered, show)
+        outputs = {"result": result, **result_to_scene(slicer.mrmlScene, result, activityVolumeNode.GetName(),
+                                                       delivered=delivered, segmentation=segmentation)}
         outputs["rtDosePath"] = None
         if rtDoseFolder and result.dose is not None:
             outputs["rtDosePath"] = self.exportRtDose(result.dose, rtDoseFolder, activityVolumeNode.GetName(),
                                                       delivered=delivered)
-        progress.update(1.0, _("Done"))
-        return outputs
-
-    def _writeResults(self, result, activityVolumeNode, segmentationNode, ctVolumeNode, delivered: bool,
-                      show: bool) -> dict:
-        import pandas as pd
-
-        from HCCInterventionalAILib.scene import (
-            dataframe_to_plot,
-            dataframe_to_table_node,
-            set_slice_view_layers,
-            show_volume,
-            volume_to_node,
-        )
-
-        scene = slicer.mrmlScene
-        base = activityVolumeNode.GetName()
-        kind = _("delivered") if delivered else _("predicted")
-        outputs = {"result": result, "dose": None, "statisticsTable": None, "warningsTable": None, "dvhChart": None}
-
-        planTable = dataframe_to_table_node(scene, result.compartments, f"{base} Y-90 plan")
-        planTable.SetAttribute(RESULT_ATTRIBUTE, "plan")
-        planTable.SetAttribute("Y90Dosimetry.ActivityGBq", f"{result.activity_gbq:.4g}")
-        planTable.SetAttribute("Y90Dosimetry.LungShuntFraction", f"{result.lung_shunt.lung_shunt_fraction:.4g}")
-        outputs["planTable"] = planTable
-        if result.warnings:
-            warningsTable = dataframe_to_table_node(scene, pd.DataFrame({"Warning": list(result.warnings)}),
-                                                    f"{base} Y-90 warnings")
-            warningsTable.SetAttribute(RESULT_ATTRIBUTE, "warnings")
-            outputs["warningsTable"] = warningsTable
-        if result.dose_statistics is not None and not result.dose_statistics.empty:
-            statisticsTable = dataframe_to_table_node(scene, result.dose_statistics, f"{base} Y-90 dose statistics")
-            statisticsTable.SetAttribute(RESULT_ATTRIBUTE, "statistics")
-            outputs["statisticsTable"] = statisticsTable
-
-        if result.dose is not None:
-            doseNode = volume_to_node(scene, result.dose, name=f"{base} Y-90 dose ({kind})")
-            doseNode.SetAttribute(RESULT_ATTRIBUTE, "dose")
-            maximum = float(result.dose.array.max()) if result.dose.array.size else 0.0
-            show_volume(doseNode, color="Rainbow", threshold=min(1.0, 0.01 * maximum) if maximum > 0 else None,
-                        opacity=1.0)
-            outputs["dose"] = doseNode
-            if show:
-                background = ctVolumeNode if ctVolumeNode is not None else activityVolumeNode
-                set_slice_view_layers(scene, background=background, foreground=doseNode, foreground_opacity=0.5)
-
-        if result.dvh is not None and not result.dvh.empty:
-            wide = result.dvh.pivot_table(index="dose_Gy", columns="structure", values="volume_%").reset_index()
-            structures = [c for c in wide.columns if c != "dose_Gy"]
-            colors = {}
-            segmentation = segmentationNode.GetSegmentation()
-            for index in range(segmentation.GetNumberOfSegments()):
-                segment = segmentation.GetNthSegment(index)
-                if segment.GetName() in structures:
-                    colors[segment.GetName()] = tuple(segment.GetColor())
-            chart = dataframe_to_plot(scene, wide, "dose_Gy", structures, f"{base} Y-90 DVH ({kind})",
-                                      x_label=_("Dose (Gy)"), y_label=_("Volume (%)"), colors=colors)
-            chart.SetAttribute(RESULT_ATTRIBUTE, "dvh")
-            outputs["dvhChart"] = chart
-
         if show:
+            if outputs["dose"] is not None:
+                background = ctVolumeNode if ctVolumeNode is not None else activityVolumeNode
+                set_slice_view_layers(slicer.mrmlScene, background=background, foreground=outputs["dose"],
+                                      foreground_opacity=0.5)
             self.showResults(outputs)
+        progress.update(1.0, _("Done"))
         return outputs
 
     def showResults(self, outputs: dict) -> None:
@@ -770,8 +601,8 @@ class Y90DosimetryTest(ScriptedLoadableModuleTest):
         self.delayDisplay("Planning")
         logic = Y90DosimetryLogic()
         logic.installRequirements()
-        outputs = logic.plan(spectNode, segmentationNode, method="PARTITION", microsphere="RESIN",
-                             prescribedActivityGBq=2.0, voxelDosimetry="LOCAL")
+        outputs = logic.plan(spectNode, segmentationNode, method="partition", microsphere="resin",
+                             activity_gbq=2.0, dose_method="local")
         result = outputs["result"]
         self.assertAlmostEqual(result.activity_gbq, 2.0, places=6)
         lsf = result.lung_shunt.lung_shunt_fraction

@@ -99,13 +99,18 @@ def run_demo(
         device: "auto", "cpu" or "cuda" for the steps that run networks or GPU physics.
         only: run only steps whose name contains one of these strings.
         progress: progress reporter or callback.
+
+    Raises:
+        DeviceUnavailableError: ``device`` is unknown or not available (before any work).
     """
+    from .device import check_device
     from .progress import as_progress
     from .sample import make_sample_patient
 
     started = time.perf_counter()
     progress = as_progress(progress)
     output_dir = Path(output_dir)
+    check_device(device)  # an unknown or unavailable device fails before any work
     output_dir.mkdir(parents=True, exist_ok=True)
     steps = [(n, s) for n, s in discover_demo_steps() if not only or any(o in n for o in only)]
     parts = progress.split(len(steps) + 2)

@@ -14,6 +14,7 @@ CT_WINDOW = (60.0, 400.0)  # (level, width): abdominal soft tissue
 def sample_patient_step(context: DemoContext) -> None:
     """Show the synthetic patient: CT phases with ground-truth outlines, MAA SPECT projection, structure volumes."""
     from .report.figures import axial_montage, best_axial_slice, projection_figure
+    from .report.html import round_nested
     from .report.render3d import last_render_problem, render_segmentation_png
     from .segmentation_stats import structure_volumes
 
@@ -41,7 +42,9 @@ def sample_patient_step(context: DemoContext) -> None:
         section.text(f"3D view unavailable: {last_render_problem() or 'off-screen rendering failed'}.")
     table = structure_volumes(truth).to_dataframe()
     section.table(table, "Structure volumes (ground truth)")
-    context.results["sample_patient"] = {"structures_ml": dict(zip(table["Segment"], table["Volume (ml)"], strict=True))}
+    context.results["sample_patient"] = round_nested({
+        "parameters": {k: v for k, v in patient.parameters.items() if not isinstance(v, (list, dict))},
+        "structures": table.to_dict(orient="records")})
 
     if context.scene is not None:
         from .scene import dataframe_to_table_node, segmentation_to_node, volume_to_node

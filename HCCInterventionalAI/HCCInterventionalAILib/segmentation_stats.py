@@ -28,19 +28,19 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 __all__ = [
     "StructureVolumes",
     "is_liver",
-    "is_tumor",
+    "is_tumour",
     "structure_volumes",
-    "tumor_burden_percent",
-    "TOTAL_TUMOR_ROW",
+    "tumour_burden_percent",
+    "TOTAL_TUMOUR_ROW",
     "BURDEN_COLUMN",
 ]
 
 LIVER_CODE = "10200004"
-TUMOR_CODE = "108369006"
-_TUMOR_WORDS = ("tumor", "tumour", "lesion", "hcc", "neoplasm", "cancer")
+TUMOUR_CODE = "108369006"
+_TUMOUR_WORDS = ("tumor", "tumour", "lesion", "hcc", "neoplasm", "cancer")
 
 #: Name of the summary row and of the burden column in :meth:`StructureVolumes.to_dataframe`.
-TOTAL_TUMOR_ROW = "All tumours"
+TOTAL_TUMOUR_ROW = "All tumours"
 BURDEN_COLUMN = "Percent of liver (%)"
 
 
@@ -54,35 +54,40 @@ def is_liver(segment: Segment) -> bool:
     return _type_code(segment) == LIVER_CODE or segment.name.strip().lower() == "liver"
 
 
-def is_tumor(segment: Segment) -> bool:
+def is_tumour(segment: Segment) -> bool:
     """True for a tumour segment (terminology Neoplasm, or a name with tumour/lesion/HCC in it)."""
-    if _type_code(segment) == TUMOR_CODE:
+    if _type_code(segment) == TUMOUR_CODE:
         return True
     name = segment.name.strip().lower()
-    return any(word in name for word in _TUMOR_WORDS)
+    return any(word in name for word in _TUMOUR_WORDS)
 
 
-def tumor_burden_percent(liver_mask: np.ndarray, tumor_masks: list[np.ndarray]) -> float:
+def tumour_burden_percent(liver_mask: np.ndarray, tumour_masks: list[np.ndarray]) -> float:
     """Liver tumour burden ``100 · |T| / |L ∪ T|`` in percent (see the module docstring).
 
     Args:
         liver_mask: boolean liver mask.
-        tumor_masks: boolean tumour masks on the same grid (may be empty: burden 0).
+        tumour_masks: boolean tumour masks on the same grid (may be empty: burden 0).
 
     Raises:
         ValueError: when the masks differ in shape, or liver and tumours are all empty.
     """
     liver = np.asarray(liver_mask, dtype=bool)
-    tumor = np.zeros(liver.shape, dtype=bool)
-    for mask in tumor_masks:
+    tumour = np.zeros(liver.shape, dtype=bool)
+    for mask in tumour_masks:
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != liver.shape:
             raise ValueError(f"Tumour mask shape {mask.shape} differs from the liver mask shape {liver.shape}")
-        tumor |= mask
-    denominator = np.count_nonzero(liver | tumor)
+        tumour |= mask
+    denominator = np.count_nonzero(liver | tumour)
     if denominator == 0:
         raise ValueError("The liver and tumour masks are empty: the tumour burden is undefined")
-    return 100.0 * np.count_nonzero(tumor) / denominator
+    return 100.0 * np.count_nonzero(tumour) / denominator
+
+
+#: Former spellings of the public functions (identifiers are spelt ``tumour``); kept so scripts keep working.
+is_tumor = is_tumour
+tumor_burden_percent = tumour_burden_percent
 
 
 @dataclass
@@ -93,23 +98,23 @@ class StructureVolumes:
         names: segment names, in segmentation order.
         voxels: voxel count per segment.
         volumes_ml: volume per segment in ml.
-        tumor_names: the segments counted as tumours.
+        tumour_names: the segments counted as tumours.
         liver_name: the segment counted as liver (None when there is none).
-        total_tumor_ml: volume of the union of the tumour segments (overlaps counted once).
-        total_tumor_voxels: voxel count of that union.
-        liver_with_tumors_ml: volume of ``L ∪ T`` (None without a liver segment).
-        tumor_burden_percent: ``100 · |T| / |L ∪ T|`` (None without a liver segment).
+        total_tumour_ml: volume of the union of the tumour segments (overlaps counted once).
+        total_tumour_voxels: voxel count of that union.
+        liver_with_tumours_ml: volume of ``L ∪ T`` (None without a liver segment).
+        tumour_burden_percent: ``100 · |T| / |L ∪ T|`` (None without a liver segment).
     """
 
     names: list[str]
     voxels: list[int]
     volumes_ml: list[float]
-    tumor_names: list[str]
+    tumour_names: list[str]
     liver_name: str | None
-    total_tumor_ml: float
-    total_tumor_voxels: int
-    liver_with_tumors_ml: float | None
-    tumor_burden_percent: float | None
+    total_tumour_ml: float
+    total_tumour_voxels: int
+    liver_with_tumours_ml: float | None
+    tumour_burden_percent: float | None
 
     def to_dataframe(self) -> pd.DataFrame:
         """One row per segment (Segment, Voxels, Volume (ml), Percent of liver (%)) plus an 'All tumours' row.
@@ -118,17 +123,17 @@ class StructureVolumes:
         """
         import pandas as pd
 
-        liver_total = self.liver_with_tumors_ml or None
+        liver_total = self.liver_with_tumours_ml or None
         rows = []
         for name, count, volume in zip(self.names, self.voxels, self.volumes_ml, strict=True):
-            percent = 100.0 * volume / liver_total if (liver_total and name in self.tumor_names) else np.nan
+            percent = 100.0 * volume / liver_total if (liver_total and name in self.tumour_names) else np.nan
             rows.append({"Segment": name, "Voxels": count, "Volume (ml)": volume, BURDEN_COLUMN: percent})
-        if self.tumor_names:
+        if self.tumour_names:
             rows.append({
-                "Segment": TOTAL_TUMOR_ROW,
-                "Voxels": self.total_tumor_voxels,
-                "Volume (ml)": self.total_tumor_ml,
-                BURDEN_COLUMN: self.tumor_burden_percent if self.tumor_burden_percent is not None else np.nan,
+                "Segment": TOTAL_TUMOUR_ROW,
+                "Voxels": self.total_tumour_voxels,
+                "Volume (ml)": self.total_tumour_ml,
+                BURDEN_COLUMN: self.tumour_burden_percent if self.tumour_burden_percent is not None else np.nan,
             })
         return pd.DataFrame(rows, columns=["Segment", "Voxels", "Volume (ml)", BURDEN_COLUMN])
 
@@ -140,37 +145,37 @@ def structure_volumes(segmentation: Segmentation) -> StructureVolumes:
         segmentation: named masks on one grid (empty segments are allowed and give 0 ml).
 
     Returns:
-        :class:`StructureVolumes`; ``tumor_burden_percent`` is None when no liver segment is present, and
+        :class:`StructureVolumes`; ``tumour_burden_percent`` is None when no liver segment is present, and
         0 when a liver is present but no tumour is.
     """
     voxel_ml = segmentation.geometry.voxel_volume_ml
     names, voxels, volumes = [], [], []
     liver: Segment | None = None
-    tumors: list[Segment] = []
+    tumours: list[Segment] = []
     for segment in segmentation:
         count = int(np.count_nonzero(segment.mask))
         names.append(segment.name)
         voxels.append(count)
         volumes.append(count * voxel_ml)
-        if is_tumor(segment):
-            tumors.append(segment)
+        if is_tumour(segment):
+            tumours.append(segment)
         elif liver is None and is_liver(segment):
             liver = segment
     union = np.zeros(segmentation.geometry.shape, dtype=bool)
-    for segment in tumors:
+    for segment in tumours:
         union |= segment.mask
-    burden = liver_with_tumors_ml = None
+    burden = liver_with_tumours_ml = None
     if liver is not None and (liver.mask.any() or union.any()):
-        burden = tumor_burden_percent(liver.mask, [s.mask for s in tumors])
-        liver_with_tumors_ml = float(np.count_nonzero(liver.mask | union)) * voxel_ml
+        burden = tumour_burden_percent(liver.mask, [s.mask for s in tumours])
+        liver_with_tumours_ml = float(np.count_nonzero(liver.mask | union)) * voxel_ml
     return StructureVolumes(
         names=names,
         voxels=voxels,
         volumes_ml=volumes,
-        tumor_names=[s.name for s in tumors],
+        tumour_names=[s.name for s in tumours],
         liver_name=liver.name if liver is not None else None,
-        total_tumor_ml=float(np.count_nonzero(union)) * voxel_ml,
-        total_tumor_voxels=int(np.count_nonzero(union)),
-        liver_with_tumors_ml=liver_with_tumors_ml,
-        tumor_burden_percent=burden,
+        total_tumour_ml=float(np.count_nonzero(union)) * voxel_ml,
+        total_tumour_voxels=int(np.count_nonzero(union)),
+        liver_with_tumours_ml=liver_with_tumours_ml,
+        tumour_burden_percent=burden,
     )

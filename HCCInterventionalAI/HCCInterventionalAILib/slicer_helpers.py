@@ -33,12 +33,18 @@ if TYPE_CHECKING:  # pragma: no cover - type hints only
     from .progress import CancelToken
 
 __all__ = [
+    "NEVER_PIP_INSTALL",
+    "RequirementsDeclinedError",
+    "SegmentRolePickers",
     "cancellable",
+    "ensure_pyradiomics",
     "ensure_python_requirements",
+    "ensure_pytorch",
     "enum_labels",
     "layout_manager",
     "module_resource_path",
     "progress_to_widgets",
+    "read_requirements",
     "reload_libraries",
     "show_in_layout",
 ]
@@ -56,44 +62,111 @@ def module_resource_path(module_file: str, relative_path: str) -> str:
     return os.path.join(os.path.dirname(os.path.abspath(module_file)), "Resources", relative_path)
 
 
+class RequirementsDeclinedError(RuntimeError):
+    """The user declined installing Python packages a module needs (or a required extension is missing)."""
+
+
+#: Packages pip must never install into Slicer's Python: PyTorch comes from the PyTorch extension
+#: (``PyTorchUtils``), which picks the build for the computer's GPU; a dependency that names torch (MONAI)
+#: must not pull a generic wheel.
+NEVER_PIP_INSTALL = ("torch", "torchvision")
+
+#: pyradiomics builds a C extension against the numpy already in Slicer: no build isolation, and its build
+#: requirements installed first (the flags its own installation notes give for an existing numpy).
+PYRADIOMICS_BUILD_REQUIREMENTS = ("setuptools", "wheel", "versioneer")
+PYRADIOMICS_INSTALL_ARGS = ("--no-build-isolation", "pyradiomics>=3.0.1")
+
+
+def _distribution_name(requirement: str) -> str:
+    import re
+
+    return re.split(r"[<>=!~\[; ]", requirement.strip(), maxsplit=1)[0]
+
+
+def _canonical(name: str) -> str:
+    import re
+
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def read_requirements(requirements_file: str) -> list[str]:
+    """The requirement lines of a pip requirements file (comments and blank lines dropped).
+
+    Raises:
+        ValueError: the file names a package that must come from elsewhere (torch: the PyTorch extension).
+    """
+    with open(requirements_file, encoding="utf-8") as file:
+        requirements = [line.split("#", 1)[0].strip() for line in file]
+    requirements = [line for line in requirements if line]
+    for requirement in requirements:
+        if _canonical(_distribution_name(requirement)) in NEVER_PIP_INSTALL:
+            raise ValueError(f"{requirements_file} names '{requirement}': PyTorch must come from the PyTorch "
+                             "extension (ensure_pytorch), never from a requirements file")
+    return requirements
+
+
+def _missing(requirements: Iterable[str]) -> list[str]:
+    import importlib.metadata
+
+    missing = []
+    for requirement in requirements:
+        try:
+            importlib.metadata.version(_distribution_name(requirement))
+        except importlib.metadata.PackageNotFoundError:
+            missing.append(requirement)
+    return missing
+
+
+def _declined(requester: str, packages: str) -> RequirementsDeclinedError:
+    from slicer.i18n import tr as _
+
+    return RequirementsDeclinedError(_(
+        "{requester} cannot run without these Python packages: {packages}. They were not installed; run the "
+        "step again and accept the installation, or install them from the Python console with "
+        "slicer.util.pip_install.").format(requester=requester, packages=packages))
+
+
 def ensure_python_requirements(requirements_file: str, requester: str) -> None:
     """Install the packages listed in ``requirements_file`` that are missing, after asking the user.
 
-    Uses ``slicer.packaging.pip_ensure`` (Slicer 5.10+); older Slicer versions ask with a confirmation dialog
-    and install with ``slicer.util.pip_install``.
+    Uses ``slicer.pydeps.pip_ensure`` (Slicer 5.11+) with ``skip_packages`` = :data:`NEVER_PIP_INSTALL`, so that
+    no dependency pulls a pip build of PyTorch; older Slicer versions ask with a confirmation dialog and install
+    with ``slicer.util.pip_install``.
 
     Args:
         requirements_file: a pip requirements file (one requirement a line, ``#`` comments).
         requester: the module's display name, shown in the question.
 
     Raises:
-        RuntimeError: the user declined the installation.
+        RequirementsDeclinedError: the user declined the installation (a message naming the packages).
+        ValueError: the file names torch.
     """
     import slicer
-    from slicer.i18n import tr as _
 
-    try:
-        import slicer.packaging as packaging
+    requirements = read_requirements(requirements_file)
+    pydeps = getattr(slicer, "pydeps", None)
+    if pydeps is None:
+        try:
+            pydeps = importlib.import_module("slicer.pydeps")
+        except ImportError:
+            pydeps = None
+    if pydeps is not None and hasattr(pydeps, "pip_ensure"):
+        import inspect
 
-        pip_ensure = packaging.pip_ensure
-    except (ImportError, AttributeError):
-        pip_ensure = None
-    if pip_ensure is not None:
-        pip_ensure(packaging.load_requirements(requirements_file), requester=requester)
+        from packaging.requirements import Requirement
+
+        options: dict[str, Any] = {"requester": requester}
+        if "skip_packages" in inspect.signature(pydeps.pip_ensure).parameters:  # Slicer 5.11 lacks it
+            options["skip_packages"] = list(NEVER_PIP_INSTALL)
+        try:
+            pydeps.pip_ensure([Requirement(r) for r in requirements], **options)
+        except RuntimeError as error:  # pip_ensure raises RuntimeError when the user declines
+            raise _declined(requester, ", ".join(requirements)) from error
         return
 
-    import importlib.metadata
-    import re
+    from slicer.i18n import tr as _
 
-    with open(requirements_file, encoding="utf-8") as file:
-        requirements = [line.split("#", 1)[0].strip() for line in file]
-    missing = []
-    for requirement in filter(None, requirements):
-        distribution = re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0]
-        try:
-            importlib.metadata.version(distribution)
-        except importlib.metadata.PackageNotFoundError:
-            missing.append(requirement)
+    missing = _missing(requirements)
     if not missing:
         return
     packages = ", ".join(missing)
@@ -102,9 +175,57 @@ def ensure_python_requirements(requirements_file: str, requester: str) -> None:
             requester=requester, packages=packages),
         windowTitle=_("Install Python packages"),
     ):
-        raise RuntimeError(_("{requester} cannot run without: {packages}").format(requester=requester,
-                                                                                 packages=packages))
+        raise _declined(requester, packages)
     slicer.util.pip_install(missing)
+
+
+def ensure_pytorch(requester: str, version_requirement: str | None = ">=2.6") -> None:
+    """Make sure PyTorch is installed, through the PyTorch extension's ``PyTorchUtils`` (never ``pip install
+    torch``): it asks the user and picks the build for the computer's GPU (CUDA) or the CPU.
+
+    Args:
+        requester: the module's display name, shown in messages.
+        version_requirement: e.g. ``">=2.6"`` (pyproject's ``ai`` extra), passed to ``installTorch``.
+
+    Raises:
+        RequirementsDeclinedError: the PyTorch extension is missing or the user declined the installation.
+    """
+    from slicer.i18n import tr as _
+
+    try:
+        import PyTorchUtils
+    except ModuleNotFoundError as error:
+        raise RequirementsDeclinedError(_(
+            "{requester} needs the PyTorch extension for this step: install 'PyTorch' from the Extensions "
+            "Manager and restart Slicer.").format(requester=requester)) from error
+    logic = PyTorchUtils.PyTorchUtilsLogic()
+    if logic.torchInstalled():
+        return
+    torch = logic.installTorch(askConfirmation=True, torchVersionRequirement=version_requirement)
+    if torch is None:
+        raise _declined(requester, f"torch{version_requirement or ''} (from the PyTorch extension)")
+
+
+def ensure_pyradiomics(requester: str) -> None:
+    """Install pyradiomics into Slicer's Python if missing, after asking: its build requirements first, then
+    pyradiomics itself with ``--no-build-isolation`` so that it builds against Slicer's numpy.
+
+    Raises:
+        RequirementsDeclinedError: the user declined the installation.
+    """
+    import slicer
+    from slicer.i18n import tr as _
+
+    if not _missing(["pyradiomics"]):
+        return
+    if not slicer.util.confirmOkCancelDisplay(
+        _("{requester} needs the Python package pyradiomics (built on this computer; a few minutes). "
+          "Install it now?").format(requester=requester),
+        windowTitle=_("Install Python packages"),
+    ):
+        raise _declined(requester, "pyradiomics")
+    slicer.util.pip_install(list(PYRADIOMICS_BUILD_REQUIREMENTS))
+    slicer.util.pip_install(list(PYRADIOMICS_INSTALL_ARGS))
 
 
 def reload_libraries(package_names: Iterable[str]) -> None:
@@ -227,3 +348,76 @@ def enum_labels(labels: Callable[[], Mapping[str, str]]) -> Callable[[type[EnumT
         return enum_class
 
     return decorate
+
+
+class SegmentRolePickers:
+    """Combo boxes that pick one segment per role ("" = detect the role from segment names), kept in step with the
+    segmentation node (segments added, removed, renamed) and with the parameter-node field of each role.
+
+    Args:
+        widget: the module widget (a ``VTKObservationMixin``: its ``addObserver``/``removeObserver`` are used).
+        combos: parameter-node field → (combo box, text of the "detect from names" entry).
+        parameter_node: returns the module's parameter node (or None).
+    """
+
+    EVENTS = ("SegmentAdded", "SegmentRemoved", "SegmentModified")
+
+    def __init__(self, widget: Any, combos: Mapping[str, tuple[Any, str]],
+                 parameter_node: Callable[[], Any]) -> None:
+        self._widget, self._combos, self._parameter_node = widget, dict(combos), parameter_node
+        self._observed = None
+        for field, (combo, _text) in self._combos.items():
+            combo.connect("currentIndexChanged(int)", lambda index, field=field: self.onSelected(field, index))
+
+    def follow(self, segmentation_node: Any) -> None:
+        """Observe ``segmentation_node`` (None: stop) and refill the combo boxes when it changed, else reselect."""
+        if segmentation_node is self._observed:
+            self.select()
+            return
+        import slicer
+
+        for node, method in ((self._observed, self._widget.removeObserver), (segmentation_node, self._widget.addObserver)):
+            if node is not None:
+                for event in self.EVENTS:
+                    method(node.GetSegmentation(), getattr(slicer.vtkSegmentation, event), self.refill)
+        self._observed = segmentation_node
+        self.refill()
+
+    def refill(self, caller: Any = None, event: Any = None) -> None:
+        """List the observed segmentation's segments (after the "detect" entry) in every combo box."""
+        segments = []
+        if self._observed is not None:
+            segmentation = self._observed.GetSegmentation()
+            for index in range(segmentation.GetNumberOfSegments()):
+                segment_id = segmentation.GetNthSegmentID(index)
+                segments.append((segment_id, segmentation.GetSegment(segment_id).GetName()))
+        for combo, auto_text in self._combos.values():
+            was_blocked = combo.blockSignals(True)
+            try:
+                combo.clear()
+                combo.addItem(auto_text, "")
+                for segment_id, name in segments:
+                    combo.addItem(name, segment_id)
+            finally:
+                combo.blockSignals(was_blocked)
+        self.select()
+
+    def select(self) -> None:
+        """Show the segments stored in the parameter node (e.g. after loading a scene)."""
+        parameters = self._parameter_node()
+        for field, (combo, _text) in self._combos.items():
+            selected = getattr(parameters, field) if parameters else ""
+            index = max(combo.findData(selected), 0) if selected else 0
+            if combo.currentIndex != index:
+                was_blocked = combo.blockSignals(True)
+                combo.currentIndex = index
+                combo.blockSignals(was_blocked)
+
+    def onSelected(self, field: str, index: int) -> None:
+        """Store the segment ID chosen for a role ("" = detect from names)."""
+        parameters = self._parameter_node()
+        if not parameters or index < 0:
+            return
+        segment_id = self._combos[field][0].itemData(index) or ""
+        if getattr(parameters, field) != segment_id:
+            setattr(parameters, field, segment_id)

@@ -32,6 +32,8 @@ from .activity import (  # noqa: E402
     order_vial,
     partition_plan,
 )
+from .alignment import MisregistrationError, check_alignment  # noqa: E402
+from .case import PlanningCase, StructureRoles  # noqa: E402
 from .compare import GammaResult, compare_doses, gamma_index  # noqa: E402
 from .constants import Y90_HALF_LIFE_H, Y90_MEAN_BETA_ENERGY_MEV, first_principles_dose_constant  # noqa: E402
 from .dvh import DoseStatistics, cumulative_dvh, dose_statistics, dose_statistics_table, dvh_table  # noqa: E402
@@ -52,8 +54,10 @@ from .lung_shunt import (  # noqa: E402
     planar_lung_shunt,
     spect_lung_shunt,
 )
-from .planning import METHODS, DosimetryResult, StructureRoles, plan_treatment  # noqa: E402
+from .planning import DosimetryResult, dose_tables, measure_lung_shunt, plan_treatment, prescribe, voxel_dose  # noqa: E402
+from .quantitative import QuantitativeActivity, quantitative_activity  # noqa: E402
 from .radiobiology import bed_permanent_implant, eqd2, equivalent_uniform_dose  # noqa: E402
+from .request import METHODS, PlanRequest  # noqa: E402
 from .rtdose import read_rtdose, write_rtdose  # noqa: E402
 from .voxel_dose import activity_from_counts, kernel_convolution_dose, local_deposition_dose  # noqa: E402
 
@@ -71,9 +75,13 @@ __all__ = [
     "LungRegion",
     "LungShuntError",
     "LungShuntResult",
+    "MisregistrationError",
     "MissingStructureError",
     "NegativeCountsError",
+    "PlanRequest",
+    "PlanningCase",
     "PresetError",
+    "QuantitativeActivity",
     "RadialKernelModel",
     "SValueTable",
     "StructureRoles",
@@ -86,6 +94,7 @@ __all__ = [
     "activity_from_counts",
     "bed_permanent_implant",
     "bsa_plan",
+    "check_alignment",
     "compare_doses",
     "compartment_plan",
     "cumulative_dvh",
@@ -93,6 +102,7 @@ __all__ = [
     "dose_kernel",
     "dose_statistics",
     "dose_statistics_table",
+    "dose_tables",
     "dubois_bsa",
     "dvh_table",
     "eqd2",
@@ -104,6 +114,7 @@ __all__ = [
     "lung_dose",
     "lung_region_from_spect",
     "lung_shunt_fraction",
+    "measure_lung_shunt",
     "mird_activity",
     "mird_dose",
     "mird_plan",
@@ -111,8 +122,11 @@ __all__ = [
     "partition_plan",
     "plan_treatment",
     "planar_lung_shunt",
+    "prescribe",
+    "quantitative_activity",
     "read_rtdose",
     "read_svalue_table",
     "spect_lung_shunt",
+    "voxel_dose",
     "write_rtdose",
 ]

@@ -4,7 +4,7 @@ All models rest on complete local absorption of the beta energy in the compartme
 
     D[Gy] = K · A[GBq] / m[kg]        K = 49.67 Gy·kg/GBq by default (``y90_dose_constants`` preset)
 
-Source: DOMAIN.md §5; Dezarn WA et al., AAPM Report 144, Med Phys 2011;38:4824; Ho S et al., Eur J Nucl Med
+Source: Dezarn WA et al., AAPM Report 144, Med Phys 2011;38:4824; Ho S et al., Eur J Nucl Med
 1996;23:947 (partition model). Every planning function returns an :class:`ActivityPlan` that lists each
 compartment's mass, activity and dose, the lung dose, the constants used and explicit warnings for every
 configured limit that is exceeded.
@@ -39,6 +39,8 @@ __all__ = [
     "decay_factor",
     "activity_at_calibration",
     "order_vial",
+    "MAX_HOURS_AFTER_CALIBRATION",
+    "MAX_HOURS_BEFORE_CALIBRATION",
 ]
 
 
@@ -46,14 +48,38 @@ __all__ = [
 # validation helpers
 # --------------------------------------------------------------------------------------------------------
 def _positive(value: float, what: str) -> float:
-    value = float(value)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ZeroActivityError(f"{what} must be a positive finite number, got {value!r}") from None
     if not math.isfinite(value) or value <= 0:
         raise ZeroActivityError(f"{what} must be a positive finite number, got {value}")
     return value
 
 
+def _finite_result(value: float, what: str) -> float:
+    """``value`` if finite; an input so extreme that the formula overflows is a user error, not a result."""
+    if not math.isfinite(value):
+        raise Y90InputError(f"{what} is not a finite number ({value}): the inputs are out of range")
+    return value
+
+
+def _fraction(value: float, what: str) -> float:
+    """A number in [0, 1) (e.g. a residual fraction)."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise Y90InputError(f"{what} must be a number in [0, 1), got {value!r}") from None
+    if not 0 <= value < 1:
+        raise Y90InputError(f"{what} must be in [0, 1), got {value}")
+    return value
+
+
 def _check_lsf(lung_shunt_fraction: float) -> float:
-    lsf = float(lung_shunt_fraction)
+    try:
+        lsf = float(lung_shunt_fraction)
+    except (TypeError, ValueError):
+        raise LungShuntError(f"Lung shunt fraction must be a number in [0, 1), got {lung_shunt_fraction!r}") from None
     if not math.isfinite(lsf) or lsf < 0 or lsf >= 1:
         raise LungShuntError(f"Lung shunt fraction must be in [0, 1), got {lung_shunt_fraction}")
     return lsf
@@ -95,7 +121,7 @@ def mird_activity(
     dose = _positive(target_dose_gy, "Target dose (Gy)")
     mass = _positive(target_mass_kg, "Target mass (kg)")
     lsf = _check_lsf(lung_shunt_fraction)
-    return dose * mass / (k * (1.0 - lsf))
+    return _finite_result(dose * mass / (k * (1.0 - lsf)), "The activity")
 
 
 def mird_dose(
@@ -116,9 +142,8 @@ def mird_dose(
     a = _positive(activity_gbq, "Activity (GBq)")
     m = _positive(target_mass_kg, "Target mass (kg)")
     lsf = _check_lsf(lung_shunt_fraction)
-    if not 0 <= residual_fraction < 1:
-        raise Y90InputError(f"Residual fraction must be in [0, 1), got {residual_fraction}")
-    return k * a * (1 - lsf) * (1 - residual_fraction) / m
+    residual = _fraction(residual_fraction, "Residual fraction")
+    return _finite_result(k * a * (1 - lsf) * (1 - residual) / m, "The dose")
 
 
 @dataclass
@@ -146,7 +171,7 @@ def lung_dose(
 
     ``lung_mass_kg`` should come from CT (lung volume × density from HU, see :mod:`.tissue`); when it is
     ``None`` the preset's fixed 1 kg (TheraSphere IFU convention) is used and a warning says so.
-    Source: Ho S et al., Eur J Nucl Med 1997;24:293; DOMAIN.md §5.
+    Source: Ho S et al., Eur J Nucl Med 1997;24:293.
     """
     k = dose_constant(dose_constant_gy_kg_per_gbq).value
     a = float(activity_gbq)
@@ -162,7 +187,7 @@ def lung_dose(
             "provide a CT to compute it from the lung volume and density"
         )
     mass = _positive(lung_mass_kg, "Lung mass (kg)")
-    return LungDose(k * a * lsf / mass, a * lsf, mass, lung_mass_source, warnings)
+    return LungDose(_finite_result(k * a * lsf / mass, "The lung dose"), a * lsf, mass, lung_mass_source, warnings)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -187,7 +212,7 @@ class Compartment:
 
     def __post_init__(self) -> None:
         _positive(self.mass_kg, f"Mass of compartment '{self.name}'")
-        if not math.isfinite(self.uptake) or self.uptake < 0:
+        if not isinstance(self.uptake, (int, float)) or not math.isfinite(self.uptake) or self.uptake < 0:
             raise Y90InputError(f"Uptake of compartment '{self.name}' must be ≥ 0, got {self.uptake}")
         if self.kind not in ("tumour", "normal", "other"):
             raise Y90InputError(f"Compartment kind must be tumour/normal/other, got {self.kind!r}")
@@ -302,7 +327,7 @@ def compartment_plan(
     constant = dose_constant(dose_constant_gy_kg_per_gbq)
     k = constant.value
     lsf = _check_lsf(lung_shunt_fraction)
-    total_uptake = sum(c.uptake for c in compartments)
+    total_uptake = _finite_result(math.fsum(c.uptake for c in compartments), "The total uptake")
     if not total_uptake > 0:
         raise ZeroActivityError("The compartments have no uptake (all counts are zero)")
     limit_preset = dose_limits(limits) if limits is not None else None
@@ -316,16 +341,16 @@ def compartment_plan(
         if target.uptake <= 0:
             raise ZeroActivityError(f"Target compartment '{target.name}' has no uptake: no activity can dose it")
         dose = _positive(target_dose_gy, "Target dose (Gy)")
-        activity_gbq = dose * target.mass_kg * total_uptake / (k * (1 - lsf) * target.uptake)
-    activity = float(activity_gbq)
-    if not math.isfinite(activity) or activity <= 0:
-        raise ZeroActivityError(f"Activity must be positive, got {activity_gbq} GBq")
+        activity_gbq = _finite_result(dose * target.mass_kg * (total_uptake / target.uptake) / (k * (1 - lsf)),
+                                      "The activity")
+    activity = _positive(activity_gbq, "Activity (GBq)")
 
     doses = []
     for c in compartments:
-        fraction = (1 - lsf) * c.uptake / total_uptake
+        fraction = (1 - lsf) * (c.uptake / total_uptake)
         doses.append(CompartmentDose(c.name, c.kind, c.mass_kg, fraction, activity * fraction,
-                                     k * activity * fraction / c.mass_kg))
+                                     _finite_result(k * activity * fraction / c.mass_kg,
+                                                    f"The dose of compartment '{c.name}'")))
     lung = lung_dose(activity, lsf, lung_mass_kg, constant)
 
     details: dict[str, Any] = {"total_uptake": total_uptake}
@@ -345,7 +370,7 @@ def compartment_plan(
             remaining = max(limit_preset.lung_dose_cumulative_gy - previous_lung_dose_gy, 0.0)
             max_activity[f"cumulative lung ≤ {limit_preset.lung_dose_cumulative_gy:g} Gy"] = (
                 remaining * lung.lung_mass_kg / (k * lsf))
-        details["max_activity_gbq_by_limit"] = max_activity
+        details["max_activity_gbq_by_limit"] = {k_: v for k_, v in max_activity.items() if math.isfinite(v)}
 
     plan = ActivityPlan(method, activity, lsf, doses, lung, constant, limit_preset, details, list(lung.warnings))
     plan.warnings.extend(_limit_warnings(plan, limit_preset, previous_lung_dose_gy))
@@ -377,11 +402,12 @@ def partition_plan(
     T/N is the ratio of MAA count concentrations (counts per gram) in tumour and normal liver.
     """
     tn = _positive(tumour_to_normal_ratio, "Tumour-to-normal ratio")
+    tumour_uptake = _finite_result(tn * _positive(tumour_mass_kg, "Tumour mass (kg)"), "(T/N) × tumour mass")
     given = [v is not None for v in (activity_gbq, tumour_dose_gy, normal_dose_gy)]
     if sum(given) != 1:
         raise Y90InputError("Give exactly one of activity_gbq, tumour_dose_gy or normal_dose_gy")
     compartments = [
-        Compartment("tumour", tumour_mass_kg, tn * float(tumour_mass_kg), "tumour"),
+        Compartment("tumour", tumour_mass_kg, tumour_uptake, "tumour"),
         Compartment("normal liver", normal_mass_kg, float(normal_mass_kg), "normal"),
     ]
     target = ("tumour", tumour_dose_gy) if tumour_dose_gy is not None else ("normal liver", normal_dose_gy)
@@ -452,7 +478,7 @@ def bsa_plan(
     v_l = _positive(liver_volume_ml, "Liver volume (ml)")
     if not math.isfinite(v_t) or v_t < 0 or v_t > v_l:
         raise Y90InputError(f"Tumour volume must be in [0, liver volume = {v_l} ml], got {tumour_volume_ml}")
-    if not 0 < perfused_fraction <= 1:
+    if not isinstance(perfused_fraction, (int, float)) or not 0 < perfused_fraction <= 1:
         raise Y90InputError(f"Perfused fraction must be in (0, 1], got {perfused_fraction}")
     lsf = _check_lsf(lung_shunt_fraction)
     involvement = v_t / v_l
@@ -485,19 +511,65 @@ def bsa_plan(
 # --------------------------------------------------------------------------------------------------------
 # decay and vial ordering
 # --------------------------------------------------------------------------------------------------------
+#: Longest interval (hours) between vial calibration and treatment that order_vial accepts after calibration:
+#: 30 days, about 11 half-lives (the vial then holds 0.04% of its calibrated activity).
+MAX_HOURS_AFTER_CALIBRATION = 30 * 24.0
+#: Longest time (hours) a treatment may precede the vial's calibration: 24 h (the vial then holds 1.30 × its
+#: nominal activity). Earlier use is almost always a date/time-zone error; it is refused.
+MAX_HOURS_BEFORE_CALIBRATION = 24.0
+#: |t| / T½ above which 2^(−t/T½) leaves the range of a float (2^±1000 ≈ 10^±301).
+_MAX_HALF_LIVES = 1000.0
+
+
+def _half_life(half_life_h: float) -> float:
+    try:
+        value = float(half_life_h)
+    except (TypeError, ValueError):
+        raise Y90InputError(f"Half-life must be a positive number of hours, got {half_life_h!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise Y90InputError(f"Half-life must be a positive finite number of hours, got {half_life_h}")
+    return value
+
+
 def decay_factor(elapsed_hours: float, half_life_h: float = Y90_HALF_LIFE_H) -> float:
-    """Fraction of activity left after ``elapsed_hours``: 2^(−t/T½) (negative t gives a factor > 1)."""
-    if not math.isfinite(elapsed_hours):
+    """Fraction of activity left after ``elapsed_hours``: 2^(−t/T½) (negative t gives a factor > 1).
+
+    Raises:
+        Y90InputError: a non-finite time, a non-positive half-life, or |t| > 1000 half-lives (the factor would
+            leave the range of a float).
+    """
+    try:
+        t = float(elapsed_hours)
+    except (TypeError, ValueError):
+        raise Y90InputError(f"Elapsed time must be a number of hours, got {elapsed_hours!r}") from None
+    if not math.isfinite(t):
         raise Y90InputError(f"Elapsed time must be finite, got {elapsed_hours}")
-    return 2.0 ** (-float(elapsed_hours) / half_life_h)
+    half_life = _half_life(half_life_h)
+    if abs(t) / half_life > _MAX_HALF_LIVES:
+        raise Y90InputError(f"Elapsed time {t:g} h is more than {_MAX_HALF_LIVES:g} half-lives: check the units")
+    return 2.0 ** (-t / half_life)
 
 
 def _hours_between(start: datetime | float, end: datetime | None) -> float:
     if isinstance(start, datetime):
         if not isinstance(end, datetime):
             raise Y90InputError("Give both calibration and treatment times as datetimes, or a number of hours")
-        return (end - start).total_seconds() / 3600.0
-    return float(start)
+        if (start.utcoffset() is None) != (end.utcoffset() is None):
+            raise Y90InputError("Calibration and treatment times must both carry a time zone or both not "
+                                f"(got {start.isoformat()} and {end.isoformat()})")
+        try:
+            return (end - start).total_seconds() / 3600.0
+        except OverflowError:
+            raise Y90InputError(f"Cannot take the interval from {start.isoformat()} to {end.isoformat()}") from None
+    if end is not None:
+        raise Y90InputError("Give the interval as a number of hours with no treatment time, or two datetimes")
+    try:
+        hours = float(start)
+    except (TypeError, ValueError):
+        raise Y90InputError(f"Calibration must be a datetime or a number of hours, got {start!r}") from None
+    if not math.isfinite(hours):
+        raise Y90InputError(f"Hours from calibration to treatment must be finite, got {start}")
+    return hours
 
 
 def activity_at_calibration(activity_at_treatment_gbq: float, hours_calibration_to_treatment: float,
@@ -506,9 +578,14 @@ def activity_at_calibration(activity_at_treatment_gbq: float, hours_calibration_
 
     Formula:
         A_cal = A_tx · 2^(Δt/T½),  Δt = t_treatment − t_calibration (hours; negative if treating before it)
+
+    Raises:
+        ZeroActivityError: a non-positive activity. Y90InputError: see :func:`decay_factor`, or a result that
+            overflows.
     """
-    return _positive(activity_at_treatment_gbq, "Activity (GBq)") / decay_factor(hours_calibration_to_treatment,
-                                                                                 half_life_h)
+    activity = _positive(activity_at_treatment_gbq, "Activity (GBq)")
+    return _finite_result(activity / decay_factor(hours_calibration_to_treatment, half_life_h),
+                          "The activity at calibration")
 
 
 @dataclass
@@ -550,17 +627,45 @@ def order_vial(
         available_vials_gbq: nominal calibrated vial sizes (e.g. the glass preset's 3–20 GBq); when given the
             smallest sufficient vial is chosen and the activity it delivers, and the treatment time that would
             give exactly the needed activity, are reported.
+        half_life_h: physical half-life (default Y-90, 64.1 h).
+
+    Returns:
+        The order, with a warning when treatment precedes calibration or no vial is large enough.
+
+    Raises:
+        ZeroActivityError: a non-positive needed activity.
+        Y90InputError: a residual outside [0, 1); naive and time-zone-aware datetimes mixed; an interval more than
+            ``MAX_HOURS_BEFORE_CALIBRATION`` before or ``MAX_HOURS_AFTER_CALIBRATION`` after calibration; a
+            non-positive or non-finite vial size or half-life.
     """
     needed = _positive(activity_needed_gbq, "Needed activity (GBq)")
-    if not 0 <= residual_fraction < 1:
-        raise Y90InputError(f"Residual fraction must be in [0, 1), got {residual_fraction}")
+    residual = _fraction(residual_fraction, "Residual fraction")
+    half_life = _half_life(half_life_h)
     dt = _hours_between(calibration, treatment)
-    in_vial = needed / (1 - residual_fraction)
-    at_cal = activity_at_calibration(in_vial, dt, half_life_h)
+    if dt < -MAX_HOURS_BEFORE_CALIBRATION:
+        raise Y90InputError(f"Treatment is {-dt:.1f} h before the vial's calibration (at most "
+                            f"{MAX_HOURS_BEFORE_CALIBRATION:g} h allowed): check the dates and time zones")
+    if dt > MAX_HOURS_AFTER_CALIBRATION:
+        raise Y90InputError(f"Treatment is {dt / 24:.1f} days after the vial's calibration (at most "
+                            f"{MAX_HOURS_AFTER_CALIBRATION / 24:g} days): the vial would be almost empty")
+    in_vial = _finite_result(needed / (1 - residual), "The activity needed in the vial")
+    at_cal = activity_at_calibration(in_vial, dt, half_life)
     vial = delivered = exact_time = None
     warnings: list[str] = []
-    if available_vials_gbq:
-        sizes = sorted(float(v) for v in available_vials_gbq)
+    if dt < 0:
+        warnings.append(f"Treatment is {-dt:.1f} h before the vial's calibration: the vial holds "
+                        f"{decay_factor(dt, half_life):.2f} × its calibrated activity")
+    if available_vials_gbq is not None and len(available_vials_gbq) > 0:
+        sizes = []
+        for v in available_vials_gbq:
+            try:
+                size = float(v)
+            except (TypeError, ValueError):
+                raise Y90InputError(f"Vial sizes must be positive numbers (GBq), got {v!r}") from None
+            if not (math.isfinite(size) and size > 0):
+                raise Y90InputError(f"Vial sizes must be positive finite numbers (GBq), got {v}")
+            sizes.append(size)
+        sizes.sort()
         fitting = [v for v in sizes if v >= at_cal]
         if fitting:
             vial = fitting[0]
@@ -568,6 +673,6 @@ def order_vial(
             vial = sizes[-1]
             warnings.append(f"No single vial holds the {at_cal:.2f} GBq needed at calibration; the largest "
                             f"({vial:g} GBq) delivers less than needed")
-        delivered = vial * decay_factor(dt, half_life_h) * (1 - residual_fraction)
-        exact_time = half_life_h * math.log2(vial * (1 - residual_fraction) / needed)
-    return VialOrder(needed, float(residual_fraction), dt, in_vial, at_cal, vial, delivered, exact_time, warnings)
+        delivered = vial * decay_factor(dt, half_life) * (1 - residual)
+        exact_time = half_life * math.log2(vial * (1 - residual) / needed)
+    return VialOrder(needed, residual, dt, in_vial, at_cal, vial, delivered, exact_time, warnings)

@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from HCCInterventionalAILib.imaging.checks import require_finite
+
 from .dvh import dose_statistics
-from .errors import Y90InputError
+from .errors import NonFiniteValuesError, Y90InputError
 from .results import SerializableResult, library_provenance
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -133,8 +135,8 @@ def gamma_index(
         raise Y90InputError("Gamma criteria (dose %, DTA, max gamma) must be positive")
     ref = np.asarray(reference.array, dtype=float)
     ev = np.asarray(evaluated.array, dtype=float)
-    if not (np.all(np.isfinite(ref)) and np.all(np.isfinite(ev))):
-        raise Y90InputError("Dose maps for the gamma index contain NaN/infinite values")
+    require_finite(ref, "reference dose map for the gamma index", error=NonFiniteValuesError)
+    require_finite(ev, "evaluated dose map for the gamma index", error=NonFiniteValuesError)
     max_ref = float(ref.max())
     if not max_ref > 0:
         raise Y90InputError("Reference dose is zero everywhere")

@@ -19,7 +19,7 @@ __all__ = [
     "first_principles_dose_constant",
 ]
 
-#: Y-90 physical half-life in hours (64.1 h = 2.67 d). Source: DOMAIN.md §5; DDEP/NNDC evaluated 64.05 h,
+#: Y-90 physical half-life in hours (64.1 h = 2.67 d). Source: DDEP/NNDC evaluated 64.05 h,
 #: rounded to 64.1 h as in the microsphere instructions for use and the radioembolization literature.
 Y90_HALF_LIFE_H: float = 64.1
 
@@ -51,7 +51,7 @@ def first_principles_dose_constant(
     Formula:
         K = 10⁹ Bq · Ē · (1.602176634×10⁻¹³ J/MeV) · τ,  τ = T½/ln 2 · 3600 s/h
 
-    With Ē = 0.9267 MeV and T½ = 64.1 h this gives K ≈ 49.43 J/GBq. Source: DOMAIN.md §5 (K ≈ 49.4 from first
-    principles); the clinical literature's conventional value is 49.67 (see the ``y90_dose_constants`` preset).
+    With Ē = 0.9267 MeV and T½ = 64.1 h this gives K ≈ 49.43 J/GBq. Source: Gulec SA et al., J Nucl Med 2006;47:1209
+    (K ≈ 49.4 from first principles); the clinical literature's conventional value is 49.67 (see the ``y90_dose_constants`` preset).
     """
     return GBQ * mean_energy_mev * MEV_TO_JOULE * y90_mean_life_h(half_life_h) * SECONDS_PER_HOUR

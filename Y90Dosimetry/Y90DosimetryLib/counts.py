@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import MissingStructureError, NegativeCountsError, Y90InputError, ZeroActivityError
+from HCCInterventionalAILib.imaging.checks import require_finite
+
+from .errors import MissingStructureError, NegativeCountsError, NonFiniteValuesError, ZeroActivityError
 
 if TYPE_CHECKING:  # pragma: no cover
     from HCCInterventionalAILib.imaging.volume import Volume
@@ -24,15 +26,13 @@ def checked_counts(image: Volume | np.ndarray, *, negative_tolerance: float = 0.
     - larger: :class:`NegativeCountsError` (the image is probably not a count/activity image).
 
     Raises:
-        Y90InputError: NaN or infinite voxels.
+        NonFiniteValuesError: (a Y90InputError) NaN or infinite voxels.
         NegativeCountsError: too much negative signal.
         ZeroActivityError: no positive counts at all.
     """
     array = np.asarray(getattr(image, "array", image), dtype=np.float64)
     label = name or getattr(image, "name", "image")
-    if not np.all(np.isfinite(array)):
-        bad = int(np.count_nonzero(~np.isfinite(array)))
-        raise Y90InputError(f"'{label}' contains {bad} NaN/infinite voxels; fix or mask them before dosimetry")
+    require_finite(array, f"count image '{label}'", error=NonFiniteValuesError)
     warnings: list[str] = []
     negative = array < 0
     positive_sum = float(array[array > 0].sum())

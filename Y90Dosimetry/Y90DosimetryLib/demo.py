@@ -8,18 +8,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["y90_demo_step", "dvh_figure"]
-
-
-def dvh_figure(dvh: Any, structures: list[str], title: str) -> Any:
-    """Cumulative DVH curves (long-format table: structure, dose_Gy, volume_%)."""
-    from HCCInterventionalAILib.report.figures import curves_figure
-
-    rows = dvh[dvh.structure.isin(structures)]
-    x = np.unique(rows.dose_Gy.to_numpy())
-    curves = {name: np.interp(x, group.dose_Gy.to_numpy(), group["volume_%"].to_numpy())
-              for name, group in rows.groupby("structure", sort=False)}
-    return curves_figure(x, curves, title, "Dose (Gy)", "Volume (%)")
+__all__ = ["y90_demo_step"]
 
 
 def _plan_table(results: dict[str, Any]) -> Any:
@@ -40,8 +29,10 @@ def y90_demo_step(context: Any) -> None:
     from HCCInterventionalAILib.demo import StepSkipped
     from HCCInterventionalAILib.imaging.resample import resample_to_geometry
     from HCCInterventionalAILib.report.figures import axial_montage, best_axial_slice
+    from HCCInterventionalAILib.report.html import round_nested
 
     from . import plan_treatment
+    from .dvh import dvh_figure
     from .rtdose import write_rtdose
 
     patient, section = context.patient, context.report.section("Y-90 radioembolization dosimetry")
@@ -49,16 +40,15 @@ def y90_demo_step(context: Any) -> None:
     seg = patient.spect_truth_segmentation
     ct = patient.ct["portal venous"]
     common = dict(ct=ct, height_cm=patient.clinical["height_cm"], weight_kg=patient.clinical["weight_kg"])
-    backend = "torch" if context.device == "cuda" else "auto"
     try:
-        plan = plan_treatment(patient.spect, seg, method="partition", microsphere_type="glass", calibration=72.0,
-                              residual_fraction=0.05, backend=backend, progress=parts[0], **common)
+        plan = plan_treatment(patient.spect, seg, method="partition", microsphere="glass", calibration=72.0,
+                              residual_fraction=0.05, device=context.device, progress=parts[0], **common)
     except ImportError as error:
         raise StepSkipped(f"missing dependency: {error}") from error
     others = {
-        "MIRD (glass, 120 Gy to the liver)": plan_treatment(patient.spect, seg, method="mird", microsphere_type="glass",
+        "MIRD (glass, 120 Gy to the liver)": plan_treatment(patient.spect, seg, method="mird", microsphere="glass",
                                                            target_dose_gy=120.0, dose_method="none", **common),
-        "BSA (resin)": plan_treatment(patient.spect, seg, method="bsa", microsphere_type="resin", dose_method="none",
+        "BSA (resin)": plan_treatment(patient.spect, seg, method="bsa", microsphere="resin", dose_method="none",
                                       **common),
     }
     parts[1].update(1.0, "Plans done")
@@ -77,7 +67,7 @@ def y90_demo_step(context: Any) -> None:
     stats = plan.dose_statistics[plan.dose_statistics.structure.isin(keep)]
     section.table(stats[["structure", "volume_ml", "mean_Gy", "D50_Gy", "D70_Gy", "D90_Gy", "V100_%", "V205_%",
                          "mean_BED_Gy", "EUD_Gy"]], "Voxel dose metrics (kernel convolution)")
-    section.figure(dvh_figure(plan.dvh, keep, "Cumulative DVH"), "Dose-volume histograms")
+    section.figure(dvh_figure(plan.dvh, keep, "Cumulative DVH", colors=seg), "Dose-volume histograms")
     k = best_axial_slice(seg.mask("Tumor 1"))
     outlines = seg.subset("Liver", "Tumor 1", "Tumor 2")
     ct_on_spect = resample_to_geometry(ct, patient.spect.geometry, default_value=-1000.0)
@@ -87,11 +77,10 @@ def y90_demo_step(context: Any) -> None:
                    "MAA SPECT and the kernel-convolution dose map over the CT, liver and tumour outlines")
 
     parts[2].update(0.0, "Predicted vs delivered")
-    comparison, gammas = _predicted_vs_delivered(patient, plan.activity_gbq, common, backend, context.device)
+    comparison, gammas = _predicted_vs_delivered(patient, plan.activity_gbq, common, context.device)
     section.table(comparison, "Predicted vs delivered (simulated Y-90 PET) mean dose per structure, same activity")
     for method, rate in gammas.items():
         section.text(f"Gamma index {method} vs delivered (5% / 5 mm global, inside the liver): pass rate {rate:.1f}%.")
-    context.results["y90_gamma_pass_percent"] = gammas
     section.text("The delivered image is a SYNTHETIC Y-90 PET simulated with a different tumour-to-normal ratio, lung "
                  "shunt and resolution than the MAA (Y90DosimetryLib.maa_to_y90.synthetic). No MAA→Y-90 translation "
                  "weights ship with this extension; when a card with id 'maa-to-y90-unet' is registered (train one on "
@@ -100,14 +89,23 @@ def y90_demo_step(context: Any) -> None:
     parts[3].update(0.0, "Writing RT Dose")
     rtdose_path = write_rtdose(plan.dose, context.output_dir / "y90-dose-rtdose.dcm")
     section.text(f"DICOM RT Dose written: {rtdose_path.name}.")
-    context.results["y90"] = {"activity_gbq": plan.activity_gbq, "lsf": plan.lung_shunt.lung_shunt_fraction,
-                              "true_lsf": true_lsf, "warnings": plan.warnings,
-                              "methods": _plan_table(others).to_dict(orient="records")}
+    context.results["y90"] = round_nested({
+        "activity_gbq": plan.activity_gbq, "lsf": plan.lung_shunt.lung_shunt_fraction, "true_lsf": true_lsf,
+        "lung_mass_kg": plan.lung_mass_kg, "lung_dose_gy": plan.lung_dose_gy,
+        "vial_at_calibration_gbq": plan.vial.activity_at_calibration_gbq if plan.vial else None,
+        "warnings": plan.warnings,
+        "methods": _plan_table({"Partition (glass, normal liver at limit)": plan, **others}).to_dict(orient="records"),
+        "compartments": plan.compartments.to_dict(orient="records"),
+        "dose_metrics": stats.to_dict(orient="records"),
+        "predicted_vs_delivered": comparison.to_dict(orient="records"),
+        "gamma_criteria": {"dose_percent": 5.0, "dta_mm": 5.0, "normalisation": "global", "region": "Liver"},
+        "gamma_pass_percent": gammas,
+    })
     if context.scene is not None:
         _to_scene(context.scene, patient, plan)
 
 
-def _predicted_vs_delivered(patient: Any, activity_gbq: float, common: dict[str, Any], backend: str,
+def _predicted_vs_delivered(patient: Any, activity_gbq: float, common: dict[str, Any],
                             device: str) -> tuple[Any, dict[str, float]]:
     """Dose from the MAA, from the MAA→Y-90 model (when its card is registered) and from the delivered Y-90 image
     of a synthetic paired case with this patient's anatomy, all for the same activity."""
@@ -123,8 +121,8 @@ def _predicted_vs_delivered(patient: Any, activity_gbq: float, common: dict[str,
     structures = case.segmentation.subset("Liver", "Tumor 1", "Tumor 2")
 
     def dose_of(image: Any) -> Any:
-        return plan_treatment(image, case.segmentation, method="partition", microsphere_type="glass",
-                              activity_gbq=activity_gbq, backend=backend, **common).dose
+        return plan_treatment(image, case.segmentation, method="partition", microsphere="glass",
+                              activity_gbq=activity_gbq, device=device, **common).dose
 
     delivered = dose_of(case.y90)
     predictions = {"MAA (plain)": dose_of(case.maa)}
@@ -149,20 +147,9 @@ def _spect_window(spect: Any) -> tuple[float, float]:
 
 
 def _to_scene(scene: Any, patient: Any, plan: Any) -> None:
-    from HCCInterventionalAILib.scene import (
-        dataframe_to_plot,
-        dataframe_to_table_node,
-        segmentation_to_node,
-        show_volume,
-        volume_to_node,
-    )
+    from HCCInterventionalAILib.scene import segmentation_to_node
 
-    dose_node = volume_to_node(scene, plan.dose, "Y-90 dose (partition plan)")
-    show_volume(dose_node, color="Inferno", threshold=1.0)
+    from .to_scene import result_to_scene
+
     segmentation_to_node(scene, patient.spect_truth_segmentation, "Sample ground truth (SPECT grid)")
-    dataframe_to_table_node(scene, plan.compartments, "Y-90 compartments")
-    dataframe_to_table_node(scene, plan.dose_statistics, "Y-90 dose statistics")
-    wide = plan.dvh.pivot_table(index="dose_Gy", columns="structure", values="volume_%").reset_index()
-    structures = [c for c in ("Liver", "Tumor 1", "Tumor 2", "normal liver") if c in wide.columns]
-    dataframe_to_plot(scene, wide[["dose_Gy", *structures]], "dose_Gy", structures, "Y-90 DVH",
-                      x_label="Dose (Gy)", y_label="Volume (%)")
+    result_to_scene(scene, plan, "Sample MAA SPECT (partition plan)", segmentation=patient.spect_truth_segmentation)

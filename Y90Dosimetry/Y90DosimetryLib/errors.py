@@ -5,8 +5,11 @@ All derive from :class:`ValueError`, so callers that only know the standard libr
 
 from __future__ import annotations
 
+from HCCInterventionalAILib.imaging.checks import NonFiniteError
+
 __all__ = [
     "Y90InputError",
+    "NonFiniteValuesError",
     "NegativeCountsError",
     "ZeroActivityError",
     "LungShuntError",
@@ -17,6 +20,14 @@ __all__ = [
 
 class Y90InputError(ValueError):
     """An input to a Y-90 dosimetry calculation is physically meaningless."""
+
+
+class NonFiniteValuesError(Y90InputError, NonFiniteError):
+    """An image or dose map holds NaN or infinite values.
+
+    Raised through the project's one check (``HCCInterventionalAILib.imaging.checks.require_finite``), so it is
+    both a :class:`Y90InputError` and the project-wide ``NonFiniteError``.
+    """
 
 
 class NegativeCountsError(Y90InputError):

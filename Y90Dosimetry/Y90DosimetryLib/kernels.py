@@ -31,10 +31,12 @@ Two sources, chosen automatically by :func:`dose_kernel`:
    voxel volume; Σ_Δ φ = 1 exactly because the tents are a partition of unity). It is evaluated on a fine
    grid (step ≤ 0.2 mm) whose cells take the energy of their radial shell, F(r₊) − F(r₋), so no energy is
    lost at the r⁻² singularity. A homogeneous medium of another density ρ uses the scaling theorem
-   F_ρ(r) = F(r·ρ/ρ_ref) (O'Connor's theorem; ranges scale as 1/ρ), which the bone tables confirm within 2.6%.
-   The fit reproduces every soft-tissue table within 1.1% for all voxels holding more than 1% of the central
-   value; X90 (radius holding 90% of the energy) comes out at 5.25 mm, against about 5.3 mm published for
-   Y-90 in water (Berger, MIRD Pamphlet 7, 1971; Cross WG et al., Phys Med Biol 1992;37:417).
+   F_ρ(r) = F(r·ρ/ρ_ref) (O'Connor's theorem; ranges scale as 1/ρ). The fit reproduces every soft-tissue table
+   (its training data) within 1.1% for all voxels holding more than 1% of the central value; on data it was not
+   fitted to, the 13 bone tables (density-scaled) agree within 2.5%, and three soft-tissue voxel sizes held out
+   of a refit (2.33, 4.42, 6.0 mm) within 1.3%. X90 (radius holding 90% of the energy) comes out at 5.25 mm,
+   against about 5.3 mm published for Y-90 in water (Berger, MIRD Pamphlet 7, 1971; Cross WG et al., Phys Med
+   Biol 1992;37:417).
 
 Density heterogeneity (lung, bone) is handled in :mod:`.voxel_dose` by dividing the absorbed energy by each
 voxel's own mass (soft-tissue kernel + mass correction; Dieudonné A et al., J Nucl Med 2013;54:236).
@@ -284,6 +286,40 @@ def radial_kernel_model() -> RadialKernelModel:
                              float(model["reference_density_g_per_ml"]), model["source"])
 
 
+def _octant_shell_basis(size_mm: float, n: int, step: float, half: int) -> tuple[np.ndarray, np.ndarray]:
+    """Linear map from shell energies to the octant (offsets 0..n−1 voxels) of the voxel kernel of ``size_mm``.
+
+    The kernel of :func:`_radial_voxel_kernel` is linear in the energies E_s of the fine radial shells:
+    φ(Δ) = Σ_s E_s · B_s(Δ), B_s(Δ) = Σ_{cells c in shell s} Π_a tent_a(c − Δ) / (cells in shell s). Computing B once
+    per table (only over each target voxel's support box) makes every fit evaluation a matrix product.
+
+    Returns:
+        (B with shape (n_shells, n, n, n), shell edges in mm).
+    """
+    axis = np.arange(-half, half + 1) * step
+    r = np.sqrt(axis[:, None, None] ** 2 + axis[None, :, None] ** 2 + axis[None, None, :] ** 2)
+    shell = np.floor(r / step + 0.5).astype(np.int64)
+    n_shells = int(shell.max()) + 1
+    counts = np.bincount(shell.ravel(), minlength=n_shells).astype(float)
+    tents = _tent_matrix(axis, size_mm, n - 1)[n - 1:]  # offsets 0..n−1
+    support = [np.nonzero(row)[0] for row in tents]
+    boxes = [slice(int(idx[0]), int(idx[-1]) + 1) if idx.size else None for idx in support]
+    basis = np.zeros((n_shells, n, n, n))
+    for a in range(n):
+        for b in range(n):
+            for c in range(n):
+                if boxes[a] is None or boxes[b] is None or boxes[c] is None:
+                    continue
+                w = (tents[a, boxes[a]][:, None, None] * tents[b, boxes[b]][None, :, None]
+                     * tents[c, boxes[c]][None, None, :])
+                basis[:, a, b, c] = np.bincount(shell[boxes[a], boxes[b], boxes[c]].ravel(), w.ravel(),
+                                                minlength=n_shells)
+    basis /= np.maximum(counts, 1.0)[:, None, None, None]
+    edges = (np.arange(n_shells + 1) - 0.5) * step
+    edges[0] = 0.0
+    return basis, edges
+
+
 def fit_radial_kernel(
     tables: Sequence[SValueTable],
     knots_mm: Sequence[float] = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12),
@@ -295,35 +331,47 @@ def fit_radial_kernel(
 
     Least squares on the normalised kernels φ = S/ΣS of all tables, residual (φ_model − φ_table)/(φ_table + ε)
     with ε = ``relative_floor`` (relative accuracy where the kernel matters, tolerance in the bremsstrahlung
-    tail), plus ``smoothing`` × second differences of log dF/dr.
+    tail), plus ``smoothing`` × second differences of log dF/dr. The kernels are symmetric, so only the first
+    octant is evaluated, each entry weighted by the number of voxels it stands for (same cost function as the
+    full kernel).
 
     Returns:
-        (model, report) where the report gives per-table maximum relative errors.
+        (model, report) where the report gives per-table maximum relative errors over the voxels holding more
+        than 1% of the central value.
+
+    Raises:
+        Y90InputError: no tables.
     """
     from scipy.optimize import least_squares
 
     knots = tuple(float(k) for k in knots_mm)
-    refs = [(t.voxel_size_mm, t.absorbed_fraction()) for t in tables]
-    if not refs:
+    if not tables:
         raise Y90InputError("No tables to fit")
+    step = 0.2
+    half = int(math.ceil(knots[-1] / step))
+    refs = []
+    for t in tables:
+        n = t.octant.shape[0]
+        octant = t.octant / t.full().sum()
+        multiplicity = np.ones((n, n, n))
+        for axis in range(3):
+            shape = [1, 1, 1]
+            shape[axis] = n
+            multiplicity = multiplicity * np.where(np.arange(n) == 0, 1.0, 2.0).reshape(shape)
+        basis, edges = _octant_shell_basis(t.voxel_size_mm, n, step, half)
+        refs.append((t.voxel_size_mm, octant, np.sqrt(multiplicity), basis.reshape(basis.shape[0], -1), edges))
 
     def kernels(params: np.ndarray) -> list[np.ndarray]:
-        log_dfdr = tuple(float(p) for p in params)
-        rr, ff = _cumulative(knots, log_dfdr)
-        step = 0.2
-        half = int(math.ceil(knots[-1] / step))
-        weights = _shell_weights(rr, ff, step, half)
-        axis = np.arange(-half, half + 1) * step
+        rr, ff = _cumulative(knots, tuple(float(p) for p in params))
         out = []
-        for size, ref in refs:
-            n = ref.shape[0] // 2
-            tent = _tent_matrix(axis, size, n)
-            out.append(np.einsum("ap,bq,cr,pqr->abc", tent, tent, tent, weights, optimize=True))
+        for _, octant, _, basis, edges in refs:
+            energy = np.diff(np.interp(edges, rr, ff, right=1.0))
+            out.append((energy @ basis).reshape(octant.shape))
         return out
 
     def residuals(params: np.ndarray) -> np.ndarray:
-        models = kernels(params)
-        parts = [((m - ref) / (ref + relative_floor)).ravel() for m, (_, ref) in zip(models, refs, strict=True)]
+        parts = [(w * (m - ref) / (ref + relative_floor)).ravel()
+                 for m, (_, ref, w, _, _) in zip(kernels(params), refs, strict=True)]
         parts.append(smoothing * np.diff(params, 2))
         return np.concatenate(parts)
 
@@ -331,7 +379,7 @@ def fit_radial_kernel(
     fit = least_squares(residuals, start, max_nfev=400)
     params = fit.x - fit.x[0]
     report = {}
-    for m, (size, ref) in zip(kernels(params), refs, strict=True):
+    for m, (size, ref, _, _, _) in zip(kernels(params), refs, strict=True):
         significant = ref > 0.01 * ref.max()
         report[size] = float(np.max(np.abs(m - ref)[significant] / ref[significant]))
     model = RadialKernelModel(knots, tuple(round(float(p), 6) for p in params), reference_density_g_per_ml,

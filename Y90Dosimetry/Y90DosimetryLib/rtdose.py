@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import Y90InputError
+from HCCInterventionalAILib.imaging.checks import require_finite
+
+from .errors import NonFiniteValuesError, Y90InputError
 
 if TYPE_CHECKING:  # pragma: no cover
     from HCCInterventionalAILib.imaging.volume import Volume
@@ -64,7 +66,8 @@ def write_rtdose(
     array = np.asarray(dose.array, dtype=float)
     if dose.units and dose.units.lower() not in ("gy", "gray"):
         raise Y90InputError(f"RT Dose export needs a dose in Gy, got units '{dose.units}'")
-    if not np.all(np.isfinite(array)) or (array < 0).any():
+    require_finite(array, f"dose '{dose.name}' for RT Dose export", error=NonFiniteValuesError)
+    if (array < 0).any():
         raise Y90InputError("Dose must be finite and non-negative for RT Dose export")
 
     geometry = dose.geometry

@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import MissingStructureError, ZeroActivityError
+from HCCInterventionalAILib.imaging.checks import require_finite
+
+from .errors import MissingStructureError, NonFiniteValuesError, ZeroActivityError
 from .presets import hu_to_density_points, tissue_density
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -42,8 +44,7 @@ def density_from_hu(hu: np.ndarray, points: tuple[tuple[float, float], ...] | No
     """
     pts = np.asarray(points or hu_to_density_points(), dtype=float)
     hu = np.asarray(hu, dtype=float)
-    if not np.all(np.isfinite(hu)):
-        raise ValueError("CT contains NaN/infinite values; cannot convert to density")
+    require_finite(hu, "CT numbers (HU) to convert to density", error=NonFiniteValuesError)
     return np.interp(hu, pts[:, 0], pts[:, 1])
 
 

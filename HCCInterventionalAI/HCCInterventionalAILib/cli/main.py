@@ -1,25 +1,38 @@
 """``hccai``: the headless command-line tool of HCC Interventional AI.
 
-Every command prints a progress bar (Ctrl+C cancels cleanly) and writes new files only: existing outputs are
-never overwritten unless ``--overwrite`` is given.
+The shared commands (``version``, ``demo``, ``sample``, ``segment``, ``models``) live here; capabilities add
+theirs through the ``hccai.commands`` entry points (see :mod:`HCCInterventionalAILib.cli` for the contract).
+This module never imports a capability library.
+
+Every command checks its output path and takes a lock before any computation, writes into a staging folder that
+becomes the output only when complete (:mod:`HCCInterventionalAILib.outputs`), never replaces an existing output
+unless ``--overwrite`` is given, ends a user error with one red line and exit code 2, and a Ctrl+C with a true
+statement of what was written.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sys
-from collections.abc import Iterator
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from .. import __version__
-from ..progress import Cancelled
+from ..device import check_device
+from ..outputs import atomic_file, atomic_output, check_output_path, output_lock
+from .errors import fail, user_errors
+from .options import DeviceOption, OverwriteOption, QuietOption
 from .terminal import terminal_progress
 
-__all__ = ["app", "main"]
+__all__ = ["COMMANDS_GROUP", "app", "main", "register_commands"]
+
+logger = logging.getLogger(__name__)
+
+#: Entry-point group through which capabilities add ``hccai`` commands.
+COMMANDS_GROUP = "hccai.commands"
 
 app = typer.Typer(
     name="hccai",
@@ -30,29 +43,6 @@ app = typer.Typer(
 )
 models_app = typer.Typer(help="Model cards: list, inspect, fetch and verify networks.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
-
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
-
-
-def _fail(message: str) -> None:
-    typer.secho(f"Error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code=2)
-
-
-@contextlib.contextmanager
-def _clear_errors() -> Iterator[None]:
-    """Bad input (missing files, wrong modality, mismatched grids...) ends with one red line, not a traceback."""
-    try:
-        yield
-    except Cancelled:
-        _fail("cancelled; nothing was written")
-    except (ValueError, FileNotFoundError, KeyError, ImportError) as error:
-        _fail(str(error))
-
-
-def _refuse_existing(path: Path, overwrite: bool) -> None:
-    if path.exists() and any(path.iterdir() if path.is_dir() else [path]) and not overwrite:
-        _fail(f"{path} already exists and is not empty; choose another --output or pass --overwrite")
 
 
 @app.callback()
@@ -75,31 +65,36 @@ def version() -> None:
 
 @app.command()
 def demo(
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output folder.")] = Path("hccai-demo"),
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output folder (must not exist or be empty).")] = Path(
+        "hccai-demo"),
     seed: Annotated[int, typer.Option(help="Seed of the synthetic patient.")] = 7,
     size: Annotated[str, typer.Option(help="'standard' or 'small' (faster).")] = "standard",
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    device: DeviceOption = "auto",
     only: Annotated[list[str] | None, typer.Option(help="Run only steps whose name contains this (repeatable).")] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace the outputs of an earlier demo in the same folder.")] = True,
-    quiet: Quiet = False,
+    overwrite: OverwriteOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Run every available capability on the built-in SYNTHETIC sample patient.
 
     Writes OUTPUT/report.html (tables and pictures), OUTPUT/scene.mrb (open it in 3D Slicer) and
-    OUTPUT/results.json (the numbers).
+    OUTPUT/results.json (the numbers). An existing non-empty OUTPUT is never replaced unless --overwrite is given.
     """
-    from ..demo import run_demo
-
     if size not in ("standard", "small"):
-        _fail("--size must be 'standard' or 'small'")
-    _refuse_existing(output, overwrite)
-    with _clear_errors(), terminal_progress("hccai demo", enabled=not quiet) as progress:
-        summary = run_demo(output, seed=seed, size=size, device=device, only=only, progress=progress)
+        fail("--size must be 'standard' or 'small'")
+    with user_errors(output):
+        check_output_path(output, folder=True, overwrite=overwrite)  # fails fast; checked again under the lock
+        check_device(device)
+        from ..demo import run_demo
+
+        with atomic_output(output, overwrite=overwrite) as staging, \
+                terminal_progress("hccai demo", enabled=not quiet) as progress:
+            summary = run_demo(staging, seed=seed, size=size, device=device, only=only, progress=progress)
+            progress.check()
     for name, status in summary.steps.items():
         typer.echo(f"  {name}: {status}")
-    typer.echo(f"Report: {summary.report_path}")
+    typer.echo(f"Report: {output / summary.report_path.relative_to(staging)}")
     if summary.scene_path:
-        typer.echo(f"Slicer scene: {summary.scene_path}")
+        typer.echo(f"Slicer scene: {output / summary.scene_path.relative_to(staging)}")
     typer.echo(f"Finished in {summary.seconds:.1f} s")
 
 
@@ -108,32 +103,30 @@ def sample(
     output: Annotated[Path, typer.Option("--output", "-o", help="Output folder.")] = Path("hccai-sample"),
     seed: Annotated[int, typer.Option(help="Seed of the synthetic patient.")] = 7,
     size: Annotated[str, typer.Option(help="'standard' or 'small'.")] = "standard",
-    fmt: Annotated[str, typer.Option("--format", help="nrrd, nii.gz or dicom.")] = "nrrd",
-    overwrite: Annotated[bool, typer.Option(help="Allow writing into a non-empty folder.")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="nrrd, nii.gz or dicom (CT series, NM, SEG).")] = "nrrd",
+    overwrite: OverwriteOption = False,
+    quiet: QuietOption = False,
 ) -> None:
-    """Write the SYNTHETIC sample patient (CT phases, MAA SPECT, ground-truth segmentation) to files."""
-    from ..imaging.io import write_segmentation, write_volume
-    from ..sample import make_sample_patient
+    """Write the SYNTHETIC sample patient (CT phases, MAA SPECT, ground-truth segmentation) to files.
 
-    if fmt not in ("nrrd", "nii.gz", "dicom"):
-        _fail("--format must be nrrd, nii.gz or dicom")
-    _refuse_existing(output, overwrite)
-    output.mkdir(parents=True, exist_ok=True)
-    with _clear_errors():
-        patient = make_sample_patient(seed=seed, size=size)
-    volumes = {f"ct-{phase.replace(' ', '-')}": v for phase, v in patient.ct.items()} | {"maa-spect": patient.spect}
-    for stem, volume in volumes.items():
-        if fmt == "dicom" and volume.modality == "CT":
-            from ..imaging.dicom_io import write_dicom_series
+    With --format dicom: one CT series folder per phase, the SPECT as a multi-frame DICOM NM image
+    (maa-spect/), and the ground truth as DICOM SEG (truth-seg.dcm), all marked as synthetic
+    (Patient's Name SYNTHETIC^HCCAI, Patient Identity Removed YES, a comment saying so).
+    """
+    from ..sample.export import FORMATS, write_sample_patient
 
-            write_dicom_series(volume, output / stem, modality="CT", series_description=stem)
-        elif fmt == "dicom":  # NM (SPECT) DICOM export is not implemented: keep it lossless as NRRD
-            write_volume(volume, output / f"{stem}.nrrd")
-            typer.echo(f"  {stem}: written as NRRD ({volume.modality} DICOM export is not supported yet)")
-        else:
-            write_volume(volume, output / f"{stem}.{fmt}")
-    write_segmentation(patient.truth, output / "truth.seg.nrrd")
-    typer.echo(f"Wrote {len(volumes)} volumes and truth.seg.nrrd to {output} (synthetic data)")
+    if fmt not in FORMATS:
+        fail(f"--format must be {', '.join(FORMATS)}")
+    with user_errors(output), atomic_output(output, overwrite=overwrite) as staging, \
+            terminal_progress("hccai sample", enabled=not quiet) as progress:
+        from ..sample import make_sample_patient
+
+        writing = progress.sub(0.7, 1.0)
+        patient = make_sample_patient(seed=seed, size=size, progress=progress.sub(0.0, 0.7))
+        writing.update(0.0, "Writing files")
+        written = write_sample_patient(patient, staging, fmt)
+        writing.update(1.0, "Done")
+    typer.echo(f"Wrote {', '.join(path.name for path in written)} to {output} (SYNTHETIC data)")
 
 
 @app.command()
@@ -142,60 +135,25 @@ def segment(
     image: Annotated[list[Path], typer.Argument(help="Input image(s): one per input channel the card declares.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output segmentation (.seg.nrrd).")] = Path(
         "segmentation.seg.nrrd"),
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
-    quiet: Quiet = False,
+    device: DeviceOption = "auto",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output file.")] = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Segment an image with a network described by a model card (fetched and verified on request)."""
-    from ..imaging.io import read_volume, write_segmentation
-    from ..models import segment_volume
+    with user_errors(output):
+        check_output_path(output, folder=False, overwrite=overwrite)  # fails fast; checked again under the lock
+        check_device(device)
+        from ..imaging.io import read_volume, write_segmentation
+        from ..models import segment_volume
 
-    if output.exists() and not overwrite:
-        _fail(f"{output} exists; pass --overwrite to replace it")
-    with _clear_errors(), terminal_progress(f"segment {model_id}", enabled=not quiet) as progress:
-        volumes = [read_volume(path) for path in image]
-        result = segment_volume(model_id, volumes if len(volumes) > 1 else volumes[0], progress, device=device)
-        write_segmentation(result.to_segmentation(), output)
+        with atomic_file(output, overwrite=overwrite) as staging, \
+                terminal_progress(f"segment {model_id}", enabled=not quiet) as progress:
+            volumes = [read_volume(path) for path in image]
+            result = segment_volume(model_id, volumes if len(volumes) > 1 else volumes[0], progress, device=device)
+            write_segmentation(result.to_segmentation(), staging)
+            progress.check()
     typer.echo(f"Wrote {output} ({result.card.validation_status}); timings: "
                + ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items()))
-
-
-@app.command()
-def y90(
-    spect: Annotated[Path, typer.Option(help="99mTc-MAA SPECT (or Y-90 PET / bremsstrahlung SPECT): NRRD, NIfTI or DICOM folder.")],
-    segmentation: Annotated[Path, typer.Option(help="Segmentation with liver, tumour(s), optional lung/perfused (.seg.nrrd, labelmap or DICOM SEG).")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output folder.")] = Path("hccai-y90"),
-    ct: Annotated[Path | None, typer.Option(help="CT for densities and lung mass (optional).")] = None,
-    method: Annotated[str, typer.Option(help="partition, multi-compartment, mird or bsa.")] = "partition",
-    microsphere: Annotated[str, typer.Option(help="glass or resin.")] = "glass",
-    activity: Annotated[float | None, typer.Option(help="Evaluate this activity (GBq) instead of solving for a dose.")] = None,
-    target_dose: Annotated[float | None, typer.Option(help="Target dose (Gy) for the --target compartment.")] = None,
-    target: Annotated[str, typer.Option(help="normal, tumour or a tumour's segment name.")] = "normal",
-    lsf: Annotated[float | None, typer.Option(help="Lung shunt fraction override (0–1).")] = None,
-    height: Annotated[float | None, typer.Option(help="Height in cm (BSA method).")] = None,
-    weight: Annotated[float | None, typer.Option(help="Weight in kg (BSA method).")] = None,
-    dose_method: Annotated[str, typer.Option(help="kernel, local or none.")] = "kernel",
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda for the kernel convolution.")] = "auto",
-    overwrite: Annotated[bool, typer.Option(help="Allow writing into a non-empty folder.")] = False,
-    quiet: Quiet = False,
-) -> None:
-    """Y-90 radioembolization planning and voxel dosimetry from an MAA SPECT and its segmentation.
-
-    Writes the dose map (dose.nrrd and DICOM RT Dose), tables (CSV), plan.json and report.html to OUTPUT.
-    """
-    from Y90DosimetryLib.cli import run_y90_cli
-
-    _refuse_existing(output, overwrite)
-    with _clear_errors(), terminal_progress("hccai y90", enabled=not quiet) as progress:
-        result = run_y90_cli(
-            spect, segmentation, output, ct=ct, method=method, microsphere=microsphere, activity_gbq=activity,
-            target_dose_gy=target_dose, target=target, lung_shunt_fraction=lsf, height_cm=height,
-            weight_kg=weight, dose_method=dose_method, device=device, progress=progress)
-    typer.echo(f"Activity: {result.activity_gbq:.3f} GBq ({result.method}, {result.microsphere.name}); "
-               f"lung shunt {100 * result.lung_shunt.lung_shunt_fraction:.1f}%")
-    for warning in result.warnings:
-        typer.secho(f"  warning: {warning}", fg=typer.colors.YELLOW)
-    typer.echo(f"Outputs in {output}")
 
 
 @models_app.command("list")
@@ -203,7 +161,8 @@ def models_list(task: Annotated[str | None, typer.Option(help="Filter by task.")
     """List the registered model cards."""
     from ..models import list_models
 
-    cards = list_models(task=task)
+    with user_errors():
+        cards = list_models(task=task)
     if not cards:
         typer.echo("No model cards registered. Put cards in Resources/ModelCards or $HCCAI_MODEL_CARDS.")
     for card in cards:
@@ -217,7 +176,7 @@ def models_info(model_id: str) -> None:
 
     from ..models import get_card
 
-    with _clear_errors():
+    with user_errors():
         card = get_card(model_id)
     typer.echo(json.dumps(card.to_dict(), indent=2))
 
@@ -226,32 +185,81 @@ def models_info(model_id: str) -> None:
 def models_fetch(
     model_id: str,
     cache_dir: Annotated[Path | None, typer.Option(help="Cache folder (default $HCCAI_CACHE_DIR or ~/.cache/hccai).")] = None,
-    quiet: Quiet = False,
+    quiet: QuietOption = False,
 ) -> None:
-    """Download a model's files on request, verify their SHA-256 and unpack them into the cache."""
-    from ..models import fetch_model, get_card
+    """Download a model's files on request, verify their SHA-256 and unpack them into the cache.
 
-    with _clear_errors(), terminal_progress(f"fetch {model_id}", enabled=not quiet) as progress:
-        path = fetch_model(get_card(model_id), cache_dir=cache_dir, progress=progress)
+    Each file is downloaded to a partial name and moved into place only once its SHA-256 matches the card
+    (archives are unpacked beside their folder, then renamed); a second fetch of the same model at the same
+    time is refused.
+    """
+    from ..models import fetch_model, get_card
+    from ..models.fetch import model_directory
+
+    with user_errors():
+        card = get_card(model_id)
+        folder = model_directory(card, cache_dir)
+    cancelled = f"cancelled; no unverified file was placed in {folder} (a partial download is kept to resume)"
+    with user_errors(folder, cancelled=cancelled):
+        check_output_path(folder, folder=True, overwrite=True)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with output_lock(folder), terminal_progress(f"fetch {model_id}", enabled=not quiet) as progress:
+            path = fetch_model(card, cache_dir=cache_dir, progress=progress)
     typer.echo(f"Verified and cached: {path}")
 
 
 @models_app.command("device")
-def models_device(preference: Annotated[str, typer.Argument(help="auto, cpu, cuda or mps.")] = "auto") -> None:
+def models_device(preference: Annotated[str, typer.Argument(help="auto, cpu, cuda, cuda:N or mps.")] = "auto") -> None:
     """Show which device networks would run on, and why."""
-    from ..models import select_device
+    from ..device import select_device
 
     logging.getLogger().setLevel(logging.INFO)
-    typer.echo(str(select_device(preference)))
+    with user_errors():
+        typer.echo(str(select_device(preference)))
+
+
+def _command_names(root: typer.Typer) -> list[str]:
+    names = [c.name or (c.callback.__name__.replace("_", "-") if c.callback else "") for c in root.registered_commands]
+    return names + [g.name or "" for g in root.registered_groups]
+
+
+def register_commands(root: typer.Typer) -> list[str]:
+    """Add the commands of every installed capability (entry-point group ``hccai.commands``), in name order.
+
+    Args:
+        root: the root typer app.
+
+    Returns:
+        The entry-point names registered. A capability whose package cannot be imported is skipped with a
+        warning in the log; two capabilities adding the same command name is an error.
+
+    Raises:
+        RuntimeError: a command name is registered twice.
+    """
+    registered = []
+    for entry in sorted(entry_points(group=COMMANDS_GROUP), key=lambda e: e.name):
+        try:
+            register = entry.load()
+        except ImportError as error:  # a capability whose package or dependencies are not installed
+            logger.warning("hccai commands of %s unavailable: %s", entry.name, error)
+            continue
+        before = _command_names(root)
+        register(root)
+        after = _command_names(root)
+        clashes = sorted({name for name in after if after.count(name) > 1} - {n for n in before if before.count(n) > 1})
+        if clashes:
+            raise RuntimeError(f"Entry point {entry.name} ({entry.value}) registers hccai command(s) that already "
+                               f"exist: {', '.join(clashes)}")
+        registered.append(entry.name)
+    return registered
+
+
+register_commands(app)
 
 
 def main() -> None:
     """Entry point of the ``hccai`` console script."""
-    try:
-        app()
-    except (ValueError, FileNotFoundError, KeyError) as error:
-        typer.secho(f"Error: {error}", fg=typer.colors.RED, err=True)
-        sys.exit(2)
+    app()
 
 
 if __name__ == "__main__":

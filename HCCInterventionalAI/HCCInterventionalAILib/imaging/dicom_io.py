@@ -13,6 +13,7 @@ round trip with its k axis reversed: the same voxels at the same physical positi
 from __future__ import annotations
 
 import datetime
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,14 +23,20 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..progress import Progress, ProgressCallback, as_progress
+from .checks import require_finite
 from .intensity import HU_WINDOWS
 from .segmentation import Segmentation
+from .sitk import from_sitk
 from .terminology import Code, Terminology
 from .volume import Geometry, Volume
 
 __all__ = [
     "DicomSeriesError",
+    "DicomSliceGapError",
+    "DicomSliceGapWarning",
     "DicomSeriesInfo",
+    "SLICE_SPACING_TOLERANCE_MM",
+    "SLICE_SPACING_TOLERANCE_RELATIVE",
     "list_dicom_series",
     "series_uid_of_file",
     "read_dicom_series",
@@ -49,8 +56,23 @@ NON_IMAGE_MODALITIES = frozenset({"SEG", "RTSTRUCT", "RTPLAN", "RTDOSE", "RTRECO
 _PET_UNITS = {"BQML": "Bq/ml", "CNTS": "counts", "GML": "g/ml", "PROPCNTS": "counts", "MGMINML": "mg/min/ml"}
 
 
+#: Slice spacings of a series may differ from their median by this much (mm) or by
+#: :data:`SLICE_SPACING_TOLERANCE_RELATIVE` × the median, whichever is larger, and still count as even
+#: (DICOM positions are decimal strings of at most 16 characters; scanners round them to 0.01 mm or so).
+SLICE_SPACING_TOLERANCE_MM = 0.01
+SLICE_SPACING_TOLERANCE_RELATIVE = 0.01
+
+
 class DicomSeriesError(ValueError):
     """A DICOM folder holds no image series, several series where one was expected, or unreadable files."""
+
+
+class DicomSliceGapError(DicomSeriesError):
+    """The slices of a series are not evenly spaced (a missing, extra or duplicated slice)."""
+
+
+class DicomSliceGapWarning(UserWarning):
+    """A series with unevenly spaced slices was resampled onto a regular grid (``allow_gaps=True``)."""
 
 
 @dataclass(frozen=True)
@@ -185,6 +207,7 @@ def read_dicom_series(
     directory: str | Path,
     series_uid: str | None = None,
     *,
+    allow_gaps: bool = False,
     progress: Progress | ProgressCallback | None = None,
 ) -> Volume:
     """Read one DICOM image series from a folder into a volume.
@@ -193,9 +216,18 @@ def read_dicom_series(
     from Slice Thickness). Values are rescaled with Rescale Slope/Intercept (CT in HU). Modality comes from
     the Modality tag; units are HU for CT, the Units tag for PET (e.g. Bq/ml), counts for NM.
 
+    The slice positions (Image Position (Patient) projected on the slice axis) must be evenly spaced: a
+    series with a missing or extra slice would otherwise be stacked with the average spacing, shifting
+    every slice after the gap. Spacings may differ from their median by at most
+    ``max(SLICE_SPACING_TOLERANCE_MM, SLICE_SPACING_TOLERANCE_RELATIVE × median)``.
+
     Args:
         directory: folder holding the series (subfolders are not searched).
         series_uid: Series Instance UID to read; needed when the folder holds several image series.
+        allow_gaps: read a series with unevenly spaced slices anyway: it is resampled onto a regular grid
+            with the median slice spacing (linear interpolation between the neighbouring acquired slices,
+            rounded for integer images), a :class:`DicomSliceGapWarning` names each gap and
+            ``metadata["slice_gaps"]`` lists them.
         progress: progress reporter or callback.
 
     Returns:
@@ -205,9 +237,9 @@ def read_dicom_series(
         FileNotFoundError: when the folder does not exist.
         DicomSeriesError: no image series, several series without ``series_uid``, an unknown UID, or
             files that GDCM cannot assemble into a volume.
+        DicomSliceGapError: (a DicomSeriesError) unevenly spaced slices without ``allow_gaps``, or two
+            slices at the same position.
     """
-    from .io import from_sitk
-
     progress = as_progress(progress)
     directory = Path(directory)
     _require_directory(directory)
@@ -221,12 +253,15 @@ def read_dicom_series(
     progress.update(0.1, f"Reading {len(files)} DICOM files")
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
+    reader.MetaDataDictionaryArrayUpdateOn()  # per-slice tags, for the slice positions
     if info.modality in ("PT", "NM"):
         reader.SetOutputPixelType(sitk.sitkFloat32)  # per-slice rescale slopes must not be truncated
     try:
         image = _quietly(reader.Execute)
     except RuntimeError as error:
         raise DicomSeriesError(f"Could not assemble series {info.series_uid} in '{directory}': {error}") from error
+    if image.GetDimension() == 4 and image.GetSize()[3] == 1:  # one multi-frame file (e.g. NM) is read as 4D
+        image = sitk.Extract(image, [*image.GetSize()[:3], 0], [0, 0, 0, 0])
     if image.GetDimension() != 3:
         raise DicomSeriesError(f"Series {info.series_uid} is not a 3D image (dimension {image.GetDimension()})")
     metadata = {
@@ -244,10 +279,114 @@ def read_dicom_series(
         modality=info.modality,
         units=_units_for(info.modality, header),
         metadata=metadata,
+        source=str(directory),
     )
+    gaps = _slice_gaps(reader, files, volume.geometry)
+    if gaps is not None:
+        volume = _regularise(volume, gaps, info.series_uid, directory, allow_gaps)
     volume.array = _smallest_integer_type(volume.array)
     progress.update(1.0, "DICOM series read")
     return volume
+
+
+@dataclass(frozen=True)
+class _Gaps:
+    offsets: np.ndarray  # slice positions along the k axis, mm from the first slice
+    spacing: float  # median spacing
+    irregular: list[int]  # indices i where offsets[i + 1] - offsets[i] is not the median spacing
+    files: list[str]
+
+
+def _slice_gaps(reader: sitk.ImageSeriesReader, files: Sequence[str], geometry: Geometry) -> _Gaps | None:
+    """Irregular slice spacing of a series read by ``reader``, or None when the slices are evenly spaced."""
+    if len(files) < 3:
+        return None
+    positions = []
+    for index in range(len(files)):
+        if not reader.HasMetaDataKey(index, "0020|0032"):
+            return None  # no per-slice positions (e.g. a multi-frame file): GDCM's geometry is all there is
+        try:
+            positions.append([float(v) for v in reader.GetMetaData(index, "0020|0032").replace("\\", " ").split()])
+        except ValueError:
+            return None
+    if any(len(p) != 3 for p in positions):
+        return None
+    offsets = (np.asarray(positions) - positions[0]) @ geometry.direction_matrix[:, 2]
+    steps = np.diff(offsets)
+    spacing = float(np.median(steps))
+    tolerance = max(SLICE_SPACING_TOLERANCE_MM, SLICE_SPACING_TOLERANCE_RELATIVE * abs(spacing))
+    irregular = [int(i) for i in np.flatnonzero(np.abs(steps - spacing) > tolerance)]
+    if not irregular and spacing > 0:
+        return None
+    return _Gaps(offsets, spacing, irregular, [Path(f).name for f in files])
+
+
+def _describe_gaps(gaps: _Gaps, first_position: np.ndarray, axis: np.ndarray) -> str:
+    parts = []
+    for i in gaps.irregular[:3]:
+        step = gaps.offsets[i + 1] - gaps.offsets[i]
+        start = first_position + gaps.offsets[i] * axis
+        end = first_position + gaps.offsets[i + 1] * axis
+        missing = round(step / gaps.spacing) - 1 if gaps.spacing > 0 else 0
+        what = f"about {missing} slice(s) missing" if missing >= 1 else "an uneven step"
+        parts.append(
+            f"{step:.4g} mm between {gaps.files[i]} at ({', '.join(f'{v:.2f}' for v in start)}) and "
+            f"{gaps.files[i + 1]} at ({', '.join(f'{v:.2f}' for v in end)}) mm LPS ({what})"
+        )
+    more = f" and {len(gaps.irregular) - 3} more" if len(gaps.irregular) > 3 else ""
+    return "; ".join(parts) + more
+
+
+def _regularise(volume: Volume, gaps: _Gaps, series_uid: str, directory: Path, allow_gaps: bool) -> Volume:
+    """Raise on uneven slice spacing, or (``allow_gaps``) resample onto a regular grid with a warning."""
+    geometry = volume.geometry
+    axis = geometry.direction_matrix[:, 2]
+    first = np.asarray(geometry.origin)
+    stacked = (gaps.offsets[-1] - gaps.offsets[0]) / (len(gaps.offsets) - 1)
+    if not gaps.spacing > 0 or np.any(np.diff(gaps.offsets) <= 0):
+        duplicates = int(np.count_nonzero(np.abs(np.diff(gaps.offsets)) < SLICE_SPACING_TOLERANCE_MM))
+        raise DicomSliceGapError(
+            f"Series {series_uid} in '{directory}' has {duplicates} pair(s) of slices at the same position "
+            "(duplicate or mixed acquisitions); keep one slice per position"
+        )
+    description = (
+        f"Series {series_uid} in '{directory}' has unevenly spaced slices: expected {gaps.spacing:.4g} mm "
+        f"(the median spacing) but found {_describe_gaps(gaps, first, axis)}"
+    )
+    if not allow_gaps:
+        raise DicomSliceGapError(
+            f"{description}. Stacking the slices would give a wrong spacing of {stacked:.4g} mm; "
+            "pass allow_gaps=True to resample onto a regular grid (interpolating across the gaps)"
+        )
+    count = int(round(gaps.offsets[-1] / gaps.spacing)) + 1
+    targets = np.arange(count) * gaps.spacing
+    below = np.clip(np.searchsorted(gaps.offsets, targets, side="right") - 1, 0, len(gaps.offsets) - 2)
+    weight = np.clip((targets - gaps.offsets[below]) / (gaps.offsets[below + 1] - gaps.offsets[below]), 0.0, 1.0)
+    source = volume.array
+    integer = source.dtype.kind in "iub"
+    array = np.empty((count, *source.shape[1:]), dtype=source.dtype)
+    for m in range(count):
+        value = source[below[m]] * (1.0 - weight[m]) + source[below[m] + 1].astype(np.float64) * weight[m]
+        array[m] = np.rint(value) if integer else value
+    spacing = (geometry.spacing[0], geometry.spacing[1], float(gaps.spacing))
+    regular = Geometry(array.shape, spacing, geometry.origin, geometry.direction)
+    warnings.warn(
+        f"{description}; resampled onto a regular grid of {count} slices {gaps.spacing:.4g} mm apart "
+        f"({count - len(gaps.offsets)} slice(s) interpolated)",
+        DicomSliceGapWarning,
+        stacklevel=3,
+    )
+    metadata = dict(volume.metadata)
+    metadata["slice_gaps"] = [
+        {
+            "after_file": gaps.files[i],
+            "before_file": gaps.files[i + 1],
+            "gap_mm": float(gaps.offsets[i + 1] - gaps.offsets[i]),
+            "expected_mm": float(gaps.spacing),
+        }
+        for i in gaps.irregular
+    ]
+    return Volume(array, regular, name=volume.name, modality=volume.modality, units=volume.units, metadata=metadata)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -301,6 +440,8 @@ def write_dicom_series(
     series_description: str | None = None,
     study_uid: str | None = None,
     series_number: int = 1,
+    frame_of_reference_uid: str | None = None,
+    attributes: dict[str, Any] | None = None,
     progress: Progress | ProgressCallback | None = None,
 ) -> list[Path]:
     """Write a volume as a DICOM series, one file per k-slice, with exact (oblique) geometry.
@@ -318,6 +459,8 @@ def write_dicom_series(
         series_description: defaults to the volume name.
         study_uid: Study Instance UID to use; a new one by default.
         series_number: Series Number.
+        frame_of_reference_uid: Frame of Reference UID (to share one with other series); a new one by default.
+        attributes: extra top-level attributes by keyword (e.g. ``{"PatientIdentityRemoved": "YES"}``).
         progress: progress reporter or callback.
 
     Returns:
@@ -329,8 +472,6 @@ def write_dicom_series(
     """
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-
-    from .intensity import require_finite
 
     progress = as_progress(progress)
     modality = modality.strip().upper()
@@ -350,7 +491,7 @@ def write_dicom_series(
     geometry = volume.geometry
     axes = geometry.direction_matrix
     study_uid = study_uid or generate_uid()
-    series_uid, frame_uid = generate_uid(), generate_uid()
+    series_uid, frame_uid = generate_uid(), frame_of_reference_uid or generate_uid()
     now = datetime.datetime.now()
     date, time = now.strftime("%Y%m%d"), now.strftime("%H%M%S")
     normal = np.cross(axes[:, 0], axes[:, 1])
@@ -398,6 +539,8 @@ def write_dicom_series(
         common.Units = _dicom_units(volume.units)
         common.DecayCorrection = "NONE"
         common.CorrectedImage = []
+    for keyword, value in (attributes or {}).items():
+        setattr(common, keyword, value)
 
     paths = []
     corner_k = geometry.physical_points(np.array([[0.0, 0.0, float(k)] for k in range(geometry.shape[0])]))

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from .checks import NonFiniteError, require_finite
 from .volume import Volume
 
 __all__ = [
@@ -39,10 +40,6 @@ HU_WINDOWS: dict[str, tuple[float, float]] = {
     "bone": (400.0, 1800.0),
     "arterial": (40.0, 250.0),
 }
-
-
-class NonFiniteError(ValueError):
-    """An image holds NaN or infinite values where finite numbers are required."""
 
 
 class UnitsError(ValueError):
@@ -90,23 +87,6 @@ def window_preset(array: np.ndarray | Volume, preset: str) -> np.ndarray:
         raise KeyError(f"Unknown CT window preset '{preset}'; known presets: {', '.join(HU_WINDOWS)}")
     level, width = HU_WINDOWS[key]
     return window(array, level, width)
-
-
-def require_finite(image: np.ndarray | Volume, what: str | None = None) -> None:
-    """Raise :class:`NonFiniteError` when an image (array or volume) holds NaN or infinite values.
-
-    Args:
-        image: array or :class:`Volume`.
-        what: how to name the image in the message (defaults to the volume name or "array").
-    """
-    values = image.array if isinstance(image, Volume) else np.asarray(image)
-    if not (np.issubdtype(values.dtype, np.floating) or np.issubdtype(values.dtype, np.complexfloating)):
-        return
-    finite = np.isfinite(values)
-    if not finite.all():
-        name = what or (f"volume '{image.name}'" if isinstance(image, Volume) else "array")
-        bad = int(finite.size - np.count_nonzero(finite))
-        raise NonFiniteError(f"The {name} contains {bad} NaN/infinite values; fix or mask them first")
 
 
 def _normalise_units(units: str) -> str:

@@ -15,18 +15,26 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
 
+from .dicom_io import read_dicom_seg, read_dicom_series, series_uid_of_file
+from .integrity import (
+    TruncatedImageError,
+    check_metaimage_complete,
+    check_nifti_complete,
+    truncation_from_itk_message,
+)
 from .segmentation import Segmentation
+from .sitk import ImageReadError, from_sitk, geometry_from_sitk, set_sitk_geometry, to_sitk
 from .terminology import Terminology
-from .volume import Geometry, Volume
+from .volume import Volume
 
 __all__ = [
     "UnsupportedFormatError",
     "ImageReadError",
+    "TruncatedImageError",
     "VOLUME_SUFFIXES",
     "to_sitk",
     "from_sitk",
@@ -54,89 +62,6 @@ _UNITS_KEY = "HCCAI_Units"
 
 class UnsupportedFormatError(ValueError):
     """The file name ending (or content) is not a format this library reads or writes."""
-
-
-class ImageReadError(ValueError):
-    """A file exists but could not be read as an image of the expected kind."""
-
-
-# --------------------------------------------------------------------------------------------------------
-# SimpleITK conversion
-# --------------------------------------------------------------------------------------------------------
-def _sitk_compatible(array: np.ndarray) -> np.ndarray:
-    if array.dtype == bool:
-        return array.astype(np.uint8)
-    if array.dtype == np.float16:
-        return array.astype(np.float32)
-    if np.issubdtype(array.dtype, np.complexfloating) or array.dtype == object:
-        raise TypeError(f"Cannot convert an array of dtype {array.dtype} to an image")
-    return np.ascontiguousarray(array)
-
-
-def _set_geometry(image: sitk.Image, geometry: Geometry) -> None:
-    image.SetSpacing(geometry.spacing)
-    image.SetOrigin(geometry.origin)
-    # ITK's direction matrix is row-major with columns = axis directions, exactly like Geometry.direction.
-    image.SetDirection(tuple(geometry.direction_matrix.ravel()))
-
-
-def to_sitk(volume: Volume) -> sitk.Image:
-    """A SimpleITK image with the volume's values and exact geometry (LPS, oblique directions kept).
-
-    Boolean arrays become uint8 and float16 becomes float32 (SimpleITK has neither type).
-
-    Args:
-        volume: the volume to convert.
-
-    Returns:
-        A 3D scalar ``sitk.Image``; ``GetArrayFromImage`` of it equals ``volume.array``.
-    """
-    image = sitk.GetImageFromArray(_sitk_compatible(volume.array), isVector=False)
-    _set_geometry(image, volume.geometry)
-    return image
-
-
-def _geometry_from_sitk(image: sitk.Image) -> Geometry:
-    """Geometry of a 3D (scalar or vector) SimpleITK image."""
-    if image.GetDimension() != 3:
-        raise ImageReadError(f"Expected a 3D image, got a {image.GetDimension()}D image of size {image.GetSize()}")
-    direction = np.asarray(image.GetDirection(), dtype=float).reshape(3, 3)
-    u, _, vt = np.linalg.svd(direction)
-    orthonormal = u @ vt
-    if not np.allclose(direction, orthonormal, atol=1e-3):
-        raise ImageReadError("The image's direction matrix is not orthonormal (sheared grids are not supported)")
-    size = image.GetSize()
-    # Polar decomposition removes float32 round-off (e.g. NIfTI sform) without changing a valid rotation.
-    return Geometry((size[2], size[1], size[0]), image.GetSpacing(), image.GetOrigin(), orthonormal)
-
-
-def from_sitk(
-    image: sitk.Image,
-    name: str = "Volume",
-    modality: str = "",
-    units: str = "",
-    metadata: dict[str, Any] | None = None,
-) -> Volume:
-    """A :class:`Volume` from a 3D scalar SimpleITK image, keeping its exact geometry.
-
-    Args:
-        image: 3D single-component image.
-        name, modality, units, metadata: set on the returned volume.
-
-    Returns:
-        The volume; its array is a copy in (k, j, i) order.
-
-    Raises:
-        ImageReadError: for a 2D/4D image, a vector (multi-component) image or a sheared direction matrix.
-    """
-    if image.GetNumberOfComponentsPerPixel() != 1:
-        raise ImageReadError(
-            f"'{name}' has {image.GetNumberOfComponentsPerPixel()} components per voxel (vector, RGB or "
-            "layered segmentation); a volume needs one value per voxel"
-        )
-    geometry = _geometry_from_sitk(image)
-    array = sitk.GetArrayFromImage(image)
-    return Volume(array, geometry, name=name, modality=modality, units=units, metadata=dict(metadata or {}))
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -181,9 +106,23 @@ def _unsupported(path: Path, what: str) -> UnsupportedFormatError:
 
 
 def _read_sitk(path: Path) -> sitk.Image:
+    """Read with SimpleITK after checking that a NIfTI file is complete (ITK zero-fills truncated NIfTI).
+
+    Raises:
+        TruncatedImageError: a NIfTI/NRRD/MetaImage file with fewer data bytes than its header declares.
+        ImageReadError: any other read failure.
+    """
+    format_name = VOLUME_SUFFIXES.get(_suffix(path), "")
+    if format_name == "NIfTI" and path.is_file():
+        check_nifti_complete(path)
     try:
         return sitk.ReadImage(str(path))
     except RuntimeError as error:
+        truncated = truncation_from_itk_message(path, str(error), format_name or "image")
+        if truncated is not None:
+            raise truncated from error
+        if format_name == "MetaImage" and path.is_file():
+            check_metaimage_complete(path)
         first_line = str(error).strip().splitlines()[-1] if str(error).strip() else "unknown error"
         raise ImageReadError(f"Could not read image '{path}': {first_line}") from error
 
@@ -199,12 +138,15 @@ def _is_slicer_segmentation(header: dict[str, str]) -> bool:
 # --------------------------------------------------------------------------------------------------------
 # Volumes
 # --------------------------------------------------------------------------------------------------------
-def read_volume(path: str | Path, *, name: str | None = None) -> Volume:
+def read_volume(path: str | Path, *, name: str | None = None, allow_gaps: bool = False) -> Volume:
     """Read a 3D image: NRRD, NIfTI or MetaImage by extension, or a DICOM series (folder or one of its files).
 
     Args:
         path: image file, DICOM file (its whole series is read from the same folder) or DICOM folder.
         name: volume name; defaults to the file name without extension (DICOM: the series description).
+        allow_gaps: DICOM only: resample a series with unevenly spaced slices onto a regular grid with a
+            warning instead of raising :class:`~.dicom_io.DicomSliceGapError` (see
+            :func:`~.dicom_io.read_dicom_series`).
 
     Returns:
         The volume in LPS geometry. For DICOM, values are rescaled (CT in HU) and modality/units come from
@@ -214,18 +156,20 @@ def read_volume(path: str | Path, *, name: str | None = None) -> Volume:
         FileNotFoundError: when the path does not exist.
         UnsupportedFormatError: for an unknown extension.
         ImageReadError: when the file cannot be read or is not a 3D scalar image (e.g. a .seg.nrrd).
+        TruncatedImageError: (an ImageReadError) when a NIfTI, NRRD or MetaImage file holds fewer data bytes than its
+            header declares, e.g. a copy cut short.
         DicomSeriesError: for a folder without DICOM images or with several series.
+        DicomSliceGapError: (a DicomSeriesError) for a DICOM series with unevenly spaced slices, unless
+            ``allow_gaps``.
     """
-    from .dicom_io import read_dicom_series, series_uid_of_file
-
     path = Path(path)
     _require_exists(path, "image file or DICOM folder")
     if path.is_dir():
-        volume = read_dicom_series(path)
+        volume = read_dicom_series(path, allow_gaps=allow_gaps)
     else:
         suffix = _suffix(path)
         if suffix in _DICOM_SUFFIXES or (suffix not in VOLUME_SUFFIXES and _is_dicom_file(path)):
-            volume = read_dicom_series(path.parent, series_uid_of_file(path))
+            volume = read_dicom_series(path.parent, series_uid_of_file(path), allow_gaps=allow_gaps)
         elif suffix in VOLUME_SUFFIXES:
             image = _read_sitk(path)
             header = _header(image)
@@ -237,6 +181,7 @@ def read_volume(path: str | Path, *, name: str | None = None) -> Volume:
                 modality=header.get(_MODALITY_KEY, ""),
                 units=header.get(_UNITS_KEY, ""),
                 metadata={"source": str(path), "format": VOLUME_SUFFIXES[suffix]},
+                source=str(path),
             )
         else:
             raise _unsupported(path, "image file")
@@ -301,6 +246,7 @@ def read_segmentation(
         FileNotFoundError: when the file does not exist.
         UnsupportedFormatError: for an unknown extension.
         ImageReadError: for unreadable files, non-integer labelmaps or inconsistent Slicer headers.
+        TruncatedImageError: (an ImageReadError) for a NIfTI, NRRD or MetaImage file cut short.
     """
     path = Path(path)
     _require_exists(path, "segmentation file")
@@ -309,8 +255,6 @@ def read_segmentation(
     seg_name = name or _stem(path)
     suffix = _suffix(path)
     if suffix in _DICOM_SUFFIXES or (suffix not in VOLUME_SUFFIXES and _is_dicom_file(path)):
-        from .dicom_io import read_dicom_seg
-
         return read_dicom_seg(path, name=seg_name)
     if suffix not in VOLUME_SUFFIXES:
         raise _unsupported(path, "segmentation file")
@@ -320,7 +264,7 @@ def read_segmentation(
         return _segmentation_from_slicer(image, header, seg_name, path)
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise ImageReadError(f"'{path}' has several components per voxel but no Slicer segment descriptions")
-    labelmap = from_sitk(image, name=seg_name)
+    labelmap = from_sitk(image, name=seg_name, source=str(path))
     labels = labelmap.array
     if not np.issubdtype(labels.dtype, np.integer):
         if not np.all(np.isfinite(labels)) or not np.array_equal(labels, np.round(labels)):
@@ -369,7 +313,7 @@ def _segmentation_from_slicer(image: sitk.Image, header: dict[str, str], seg_nam
     segment index, the pre-4.11 one-segment-per-layer layout). As in Slicer, a layer's labels only count
     inside the bounding box of the extents (``SegmentN_Extent``) of the segments stored in that layer.
     """
-    geometry = _geometry_from_sitk(image)
+    geometry = geometry_from_sitk(image, f"'{path}'")
     layers = sitk.GetArrayViewFromImage(image)
     if layers.ndim == 3:
         layers = layers[..., np.newaxis]
@@ -492,7 +436,7 @@ def write_segmentation(seg: Segmentation, path: str | Path) -> Path:
         image = sitk.GetImageFromArray(layers[..., 0])
     else:
         image = sitk.GetImageFromArray(layers, isVector=True)
-    _set_geometry(image, seg.geometry)
+    set_sitk_geometry(image, seg.geometry)
     image.SetMetaData("Segmentation_MasterRepresentation", "Binary labelmap")
     image.SetMetaData("Segmentation_ContainedRepresentationNames", "Binary labelmap|")
     image.SetMetaData("Segmentation_ReferenceImageExtentOffset", "0 0 0")

@@ -10,20 +10,23 @@ structure's volume when it moves from a fine grid to a coarse one (:func:`resamp
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 
 import numpy as np
 import SimpleITK as sitk
 
 from ..progress import Progress, ProgressCallback, as_progress
-from .intensity import require_finite
-from .io import to_sitk
+from .checks import require_finite
 from .orientation import plan_reorientation
 from .segmentation import Segmentation
-from .volume import Geometry, Volume
+from .sitk import to_sitk
+from .volume import MAX_AXIS_SIZE, MAX_SPACING_MM, MIN_SPACING_MM, Geometry, GeometryError, Volume
 
 __all__ = [
     "INTERPOLATIONS",
+    "MAX_RESAMPLE_BYTES",
+    "ResampleSizeError",
     "resample_to_geometry",
     "resample_to_spacing",
     "spacing_geometry",
@@ -39,6 +42,40 @@ INTERPOLATIONS = {
     "nearest": sitk.sitkNearestNeighbor,
     "bspline": sitk.sitkBSpline,  # cubic B-spline
 }
+
+
+#: Largest array (bytes) a resampling allocates unless the caller passes a larger ``max_bytes``: 8 GiB, e.g. a
+#: 1024 × 1024 × 2048 float32 grid, far beyond a clinical CT (512 × 512 × ~1000 int16 = 0.5 GiB).
+MAX_RESAMPLE_BYTES = 8 * 2**30
+
+
+class ResampleSizeError(GeometryError):
+    """Resampling onto the requested grid would allocate more memory than allowed (an absurd target grid)."""
+
+
+def _require_size(shape: Sequence[int], itemsize: int, what: str, max_bytes: float | None) -> None:
+    """Raise :class:`ResampleSizeError` before allocating an array of ``shape`` × ``itemsize`` bytes."""
+    limit = MAX_RESAMPLE_BYTES if max_bytes is None else max_bytes
+    size = math.prod(int(n) for n in shape) * int(itemsize)
+    if size > limit:
+        dims = " × ".join(str(int(n)) for n in shape)
+        raise ResampleSizeError(
+            f"Resampling {what} would allocate {size / 2**30:.4g} GiB ({dims} voxels of {itemsize} bytes), more than "
+            f"the limit of {limit / 2**30:.4g} GiB; check the target grid's spacing and size (or pass max_bytes=)"
+        )
+
+
+def _require_storable(value: float, dtype: np.dtype) -> None:
+    """Raise ValueError when ``value`` cannot be stored exactly in an integer/boolean image of ``dtype``."""
+    if dtype.kind not in "iub":
+        return
+    low, high = (0, 1) if dtype.kind == "b" else (np.iinfo(dtype).min, np.iinfo(dtype).max)
+    number = float(value)
+    if not (math.isfinite(number) and number == round(number) and low <= number <= high):
+        raise ValueError(
+            f"default_value {value} cannot be stored in a {dtype} image (whole numbers {low}..{high}); "
+            "use a representable value or resample with linear interpolation"
+        )
 
 
 def _interpolator(interpolation: str) -> int:
@@ -70,6 +107,7 @@ def resample_to_geometry(
     interpolation: str = "linear",
     default_value: float = 0.0,
     *,
+    max_bytes: float | None = None,
     progress: Progress | ProgressCallback | None = None,
 ) -> Volume:
     """Resample a volume onto another voxel grid (e.g. a SPECT onto its CT, or the reverse).
@@ -79,6 +117,7 @@ def resample_to_geometry(
         geometry: target grid (shape, spacing, origin, direction in LPS).
         interpolation: "linear" (default), "bspline" (cubic) or "nearest" (labels, masks).
         default_value: value of target voxels whose centre lies outside the source image.
+        max_bytes: largest result array allowed, in bytes (default :data:`MAX_RESAMPLE_BYTES`).
         progress: progress reporter or callback.
 
     Returns:
@@ -87,15 +126,24 @@ def resample_to_geometry(
         When the grids are the same the values are returned unchanged (identity).
 
     Raises:
-        ValueError: unknown interpolation, or NaN/infinite values with linear/B-spline interpolation.
+        ValueError: unknown interpolation, or (nearest) a ``default_value`` the integer dtype cannot hold.
+        NonFiniteError: NaN/infinite values with linear/B-spline interpolation.
+        ResampleSizeError: a target grid whose array would exceed ``max_bytes``, raised before allocation.
+        TypeError: a volume or geometry of the wrong type, or a complex/object array.
     """
     progress = as_progress(progress)
+    if not isinstance(volume, Volume) or not isinstance(geometry, Geometry):
+        raise TypeError(
+            f"resample_to_geometry needs a Volume and a Geometry, got {type(volume).__name__} and "
+            f"{type(geometry).__name__}"
+        )
     interpolator = _interpolator(interpolation)
     nearest = interpolator == sitk.sitkNearestNeighbor
     if not nearest:
         require_finite(volume)
     if nearest:
         dtype = volume.array.dtype
+        _require_storable(default_value, dtype)
     else:
         dtype = np.dtype(np.float64 if volume.array.dtype == np.float64 else np.float32)
     fields = {
@@ -104,6 +152,7 @@ def resample_to_geometry(
         "units": volume.units,
         "metadata": dict(volume.metadata),
     }
+    _require_size(geometry.shape, dtype.itemsize, f"'{volume.name}'", max_bytes)
     progress.update(0.0, f"Resampling {volume.name}")
     if volume.geometry.same_grid(geometry, tolerance_mm=1e-4):
         progress.update(1.0, f"{volume.name} is already on the target grid")
@@ -120,7 +169,9 @@ def _as_spacing(spacing: float | Sequence[float]) -> np.ndarray:
     if values.size == 1:
         values = np.repeat(values, 3)
     if values.shape != (3,) or not np.all(np.isfinite(values)) or np.any(values <= 0):
-        raise ValueError(f"Spacing must be one or three positive numbers (mm, i/j/k order), got {spacing}")
+        raise GeometryError(f"Spacing must be one or three positive numbers (mm, i/j/k order), got {spacing}")
+    if values.min() < MIN_SPACING_MM or values.max() > MAX_SPACING_MM:
+        raise GeometryError(f"Spacing {tuple(values)} mm is outside [{MIN_SPACING_MM:g}, {MAX_SPACING_MM:g}] mm")
     return values
 
 
@@ -129,11 +180,21 @@ def spacing_geometry(geometry: Geometry, spacing: float | Sequence[float]) -> Ge
 
     The number of voxels along each axis is ``round(extent / spacing)`` (at least 1), where the extent is
     ``size × spacing`` of the original grid; the direction is kept.
+
+    Raises:
+        GeometryError: a spacing that is not positive or outside [MIN_SPACING_MM, MAX_SPACING_MM].
+        ResampleSizeError: more than ``MAX_AXIS_SIZE`` voxels along an axis.
     """
     new_spacing = _as_spacing(spacing)
     size_ijk = np.asarray(geometry.shape[::-1], dtype=float)
     extent = size_ijk * np.asarray(geometry.spacing)
-    new_size = np.maximum(1, np.round(extent / new_spacing)).astype(int)
+    new_size = np.maximum(1, np.round(extent / new_spacing))
+    if new_size.max() > MAX_AXIS_SIZE:
+        raise ResampleSizeError(
+            f"Spacing {tuple(new_spacing)} mm over a field of view of {tuple(extent)} mm needs "
+            f"{tuple(int(n) for n in new_size)} voxels (i/j/k); too many for one image"
+        )
+    new_size = new_size.astype(int)
     centre = geometry.physical_points((size_ijk - 1.0) / 2.0)[0]
     origin = centre - geometry.direction_matrix @ (new_spacing * (new_size - 1) / 2.0)
     return Geometry(tuple(int(s) for s in new_size[::-1]), tuple(new_spacing), tuple(origin), geometry.direction)
@@ -144,6 +205,7 @@ def resample_to_spacing(
     spacing: float | Sequence[float],
     interpolation: str = "linear",
     *,
+    max_bytes: float | None = None,
     progress: Progress | ProgressCallback | None = None,
 ) -> Volume:
     """Resample a volume to a new voxel size over the same field of view (see :func:`spacing_geometry`).
@@ -152,15 +214,19 @@ def resample_to_spacing(
         volume: source image.
         spacing: new voxel size in mm, one number (isotropic) or (i, j, k).
         interpolation: "linear", "bspline" or "nearest".
+        max_bytes: largest result array allowed, in bytes (default :data:`MAX_RESAMPLE_BYTES`).
         progress: progress reporter or callback.
 
     Returns:
         The resampled volume (same direction, same centre).
 
     Raises:
-        ValueError: for a non-positive spacing or an unknown interpolation.
+        ValueError: an unknown interpolation.
+        GeometryError: a spacing that is not positive or outside the limits of :class:`Geometry`.
+        ResampleSizeError: a result that would exceed ``max_bytes``.
     """
-    return resample_to_geometry(volume, spacing_geometry(volume.geometry, spacing), interpolation, progress=progress)
+    geometry = spacing_geometry(volume.geometry, spacing)
+    return resample_to_geometry(volume, geometry, interpolation, max_bytes=max_bytes, progress=progress)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -185,7 +251,9 @@ def _subsampling(source: Geometry, target: Geometry) -> np.ndarray:
     return np.maximum(1, np.ceil(np.abs(in_source_voxels).max(axis=0) - 1e-6)).astype(int)
 
 
-def resample_mask(mask: np.ndarray, source: Geometry, target: Geometry, *, threshold: float = 0.5) -> np.ndarray:
+def resample_mask(
+    mask: np.ndarray, source: Geometry, target: Geometry, *, threshold: float = 0.5, max_bytes: float | None = None
+) -> np.ndarray:
     """Resample one binary mask, preserving volume when going from a fine to a coarse grid.
 
     Each target voxel is divided into ``n_i × n_j × n_k`` sub-voxels, ``n`` chosen so that sub-voxels are no
@@ -200,13 +268,18 @@ def resample_mask(mask: np.ndarray, source: Geometry, target: Geometry, *, thres
         source: grid of ``mask``.
         target: grid to resample onto.
         threshold: covered fraction from which a target voxel belongs to the mask, in (0, 1].
+        max_bytes: largest array (result or sub-voxel samples) allowed, in bytes (default
+            :data:`MAX_RESAMPLE_BYTES`).
 
     Returns:
         Boolean array on ``target``.
 
     Raises:
         ValueError: for a threshold outside (0, 1] or a mask whose shape is not the source grid's.
+        ResampleSizeError: when the result or the sub-voxel samples would exceed ``max_bytes``.
     """
+    if not isinstance(source, Geometry) or not isinstance(target, Geometry):
+        raise TypeError("resample_mask needs Geometry objects for source and target")
     if not 0.0 < threshold <= 1.0:
         raise ValueError(f"Mask threshold must be in (0, 1], got {threshold}")
     mask = np.asarray(mask).astype(bool, copy=False)
@@ -214,6 +287,7 @@ def resample_mask(mask: np.ndarray, source: Geometry, target: Geometry, *, thres
         raise ValueError(f"Mask shape {mask.shape} does not match its grid {source.shape}")
     if source.same_grid(target, tolerance_mm=1e-4):
         return mask.copy()
+    _require_size(target.shape, 1, "a mask", max_bytes)
     result = np.zeros(target.shape, dtype=bool)
     box = _index_box(mask)
     if box is None:
@@ -234,6 +308,7 @@ def resample_mask(mask: np.ndarray, source: Geometry, target: Geometry, *, thres
         return result
     n = _subsampling(source, target)
     count = t_high - t_low + 1
+    _require_size(count * n, 4, "a mask (sub-voxel samples)", max_bytes)
     fine_spacing = np.asarray(target.spacing) / n
     first_centre = target.physical_points(t_low - 0.5 + 0.5 / n)[0]  # centre of the first sub-voxel
     fine = Geometry(tuple((count * n)[::-1]), tuple(fine_spacing), tuple(first_centre), target.direction)

@@ -15,10 +15,42 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["LPS_TO_RAS", "Geometry", "Volume", "GeometryMismatchError"]
+from .checks import require_finite
+
+__all__ = [
+    "LPS_TO_RAS",
+    "MIN_SPACING_MM",
+    "MAX_SPACING_MM",
+    "MAX_EXTENT_MM",
+    "MAX_COORDINATE_MM",
+    "MAX_AXIS_SIZE",
+    "Geometry",
+    "GeometryError",
+    "GeometryMismatchError",
+    "Volume",
+]
 
 #: Flips L→R and P→A: multiply an LPS point (or the rows of an LPS matrix) by this to get RAS.
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
+
+# Limits of a voxel grid that can describe a real image. They are far outside anything an imaging device
+# produces (micro-CT voxels are ~1e-3 mm, the thickest clinical slabs ~10 mm, a whole-body field of view
+# ~2 m) and reject what only a corrupted header or a unit mix-up gives (e.g. 1e5 mm voxels), before any
+# library tries to allocate an image for such a grid.
+#: Smallest voxel size (mm): 0.1 µm.
+MIN_SPACING_MM = 1e-4
+#: Largest voxel size (mm): 1 m.
+MAX_SPACING_MM = 1e3
+#: Largest extent (size × spacing) of the grid along one axis (mm): 100 m.
+MAX_EXTENT_MM = 1e5
+#: Largest distance of the origin from the patient-frame origin (mm): 1 km.
+MAX_COORDINATE_MM = 1e6
+#: Largest number of voxels along one axis (ITK stores sizes as 32-bit signed integers in places).
+MAX_AXIS_SIZE = 2**31 - 1
+
+
+class GeometryError(ValueError):
+    """A voxel grid that cannot describe a real image (bad shape, spacing, origin or direction)."""
 
 
 class GeometryMismatchError(ValueError):
@@ -42,19 +74,11 @@ class Geometry:
     direction: tuple[tuple[float, ...], ...] = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
 
     def __post_init__(self) -> None:
-        shape = tuple(int(s) for s in self.shape)
-        spacing = tuple(float(s) for s in self.spacing)
-        direction = np.asarray(self.direction, dtype=float)
-        if len(shape) != 3 or min(shape) < 1:
-            raise ValueError(f"Geometry needs a 3D shape with positive sizes, got {self.shape}")
-        if len(spacing) != 3 or not all(np.isfinite(spacing)) or min(spacing) <= 0:
-            raise ValueError(f"Voxel spacing must be three positive finite numbers (mm), got {self.spacing}")
-        if direction.shape != (3, 3) or not np.allclose(direction.T @ direction, np.eye(3), atol=1e-4):
-            raise ValueError("Direction must be an orthonormal 3×3 matrix (columns = i, j, k axes in LPS)")
+        shape, spacing, origin, direction = _validated(self.shape, self.spacing, self.origin, self.direction)
         object.__setattr__(self, "shape", shape)
         object.__setattr__(self, "spacing", spacing)
-        object.__setattr__(self, "origin", tuple(float(o) for o in self.origin))
-        object.__setattr__(self, "direction", tuple(tuple(float(v) for v in row) for row in direction))
+        object.__setattr__(self, "origin", origin)
+        object.__setattr__(self, "direction", direction)
 
     # -- matrices ---------------------------------------------------------------------------------------
     @property
@@ -198,7 +222,53 @@ class Volume:
         return Volume(np.asarray(array), self.geometry, **fields)
 
     def require_finite(self) -> None:
-        """Raise a clear error when the image holds NaN or infinite values."""
-        if np.issubdtype(self.array.dtype, np.floating) and not np.all(np.isfinite(self.array)):
-            bad = int(np.count_nonzero(~np.isfinite(self.array)))
-            raise ValueError(f"Volume '{self.name}' contains {bad} NaN/infinite voxels; fix or mask them first")
+        """Raise :class:`~.checks.NonFiniteError` when the image holds NaN or infinite values."""
+        require_finite(self)
+
+
+def _numbers(values: Any, count: int, what: str) -> tuple[float, ...]:
+    try:
+        numbers = tuple(float(v) for v in np.asarray(values, dtype=float).ravel())
+    except (TypeError, ValueError):
+        raise GeometryError(f"The {what} must be {count} numbers, got {values!r}") from None
+    if len(numbers) != count:
+        raise GeometryError(f"The {what} must be {count} numbers, got {values!r}")
+    return numbers
+
+
+def _validated(
+    shape: Any, spacing: Any, origin: Any, direction: Any
+) -> tuple[tuple[int, int, int], tuple[float, ...], tuple[float, ...], tuple[tuple[float, ...], ...]]:
+    """Shape, spacing, origin and direction as plain tuples, or :class:`GeometryError` naming the problem."""
+    sizes = _numbers(shape, 3, "shape (k, j, i)")
+    if not all(np.isfinite(sizes)) or any(s != round(s) or s < 1 or s > MAX_AXIS_SIZE for s in sizes):
+        raise GeometryError(f"Geometry needs a 3D shape of positive whole sizes up to {MAX_AXIS_SIZE}, got {shape}")
+    size_kji = (int(sizes[0]), int(sizes[1]), int(sizes[2]))
+    step = _numbers(spacing, 3, "voxel spacing (mm, i/j/k)")
+    if not all(np.isfinite(step)) or min(step) <= 0:
+        raise GeometryError(f"Voxel spacing must be three positive finite numbers (mm), got {spacing}")
+    if min(step) < MIN_SPACING_MM or max(step) > MAX_SPACING_MM:
+        raise GeometryError(
+            f"Voxel spacing {step} mm is outside [{MIN_SPACING_MM:g}, {MAX_SPACING_MM:g}] mm, which no imaging "
+            "device produces; the file's header is probably corrupt or in other units"
+        )
+    extent = [n * d for n, d in zip(size_kji[::-1], step, strict=True)]
+    if max(extent) > MAX_EXTENT_MM:
+        raise GeometryError(
+            f"The grid spans {max(extent):.4g} mm along one axis (size {size_kji[::-1]} × spacing {step} mm, i/j/k), "
+            f"more than {MAX_EXTENT_MM:g} mm; this is not an image of a patient"
+        )
+    position = _numbers(origin, 3, "origin (mm, LPS)")
+    if not all(np.isfinite(position)) or max(abs(p) for p in position) > MAX_COORDINATE_MM:
+        raise GeometryError(f"The origin must be finite and within {MAX_COORDINATE_MM:g} mm, got {origin}")
+    try:
+        matrix = np.asarray(direction, dtype=float)
+    except (TypeError, ValueError):
+        matrix = np.zeros(0)
+    if (
+        matrix.shape != (3, 3)
+        or not np.all(np.isfinite(matrix))
+        or not np.allclose(matrix.T @ matrix, np.eye(3), atol=1e-4)
+    ):
+        raise GeometryError("Direction must be an orthonormal 3×3 matrix (columns = i, j, k axes in LPS)")
+    return size_kji, step, position, tuple(tuple(float(v) for v in row) for row in matrix)

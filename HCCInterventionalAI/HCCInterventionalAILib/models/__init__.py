@@ -5,7 +5,8 @@ networks through here.
 - :mod:`.registry` — discovering cards: :func:`list_models`, :func:`get_card`
 - :mod:`.fetch` — download on request into a verified cache: :func:`fetch_model`
 - :mod:`.loading` — safe loading into a callable :class:`LoadedModel`: :func:`load_model` (LRU-cached)
-- :mod:`.device` — :func:`select_device` (auto: CUDA → MPS → CPU, reason logged), mixed precision
+- :mod:`HCCInterventionalAILib.device` — :func:`select_device` (auto: CUDA → MPS → CPU, reason logged), mixed
+  precision (re-exported here; the old path :mod:`.device` still works)
 - :mod:`.inference` — memory-aware :func:`sliding_window_predict` with progress and cancellation
 - :mod:`.segment` — the 3D segmentation runner :func:`segment_volume`
 
@@ -24,6 +25,7 @@ from .errors import (
     ModelCardError,
     ModelDownloadError,
     ModelError,
+    ModelInputError,
     ModelLoadError,
     UnknownModelError,
     UnsafeModelError,
@@ -44,6 +46,7 @@ __all__ = [
     "ModelDownloadError",
     "ModelError",
     "ModelFile",
+    "ModelInputError",
     "ModelLoadError",
     "ModelRegistry",
     "SegmentationOutput",

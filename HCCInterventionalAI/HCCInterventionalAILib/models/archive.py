@@ -3,7 +3,7 @@
 An archive is unpacked into a fresh temporary folder beside its target and moved into place with
 ``os.replace`` only when complete, so a crash or a cancellation never leaves a half-unpacked model that
 looks finished. Members that would land outside the folder (absolute paths, ``..``), links and device files
-are refused.
+are refused. The marker file records each unpacked file's SHA-256, checked once per process before use.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from .checksum import sha256_file, verified_in_process
 from .errors import ModelDownloadError, UnsafeModelError
 
-__all__ = ["UNPACKED_MARKER", "is_unpacked", "unpack_archive"]
+__all__ = ["UNPACKED_MARKER", "is_unpacked", "unpack_archive", "unpacked_files_verified"]
 
 #: File written inside an unpacked folder, recording which verified archive it came from.
 UNPACKED_MARKER = ".hccai-unpacked.json"
@@ -60,6 +61,17 @@ def is_unpacked(folder: Path, sha256: str) -> bool:
         return False
 
 
+def unpacked_files_verified(folder: Path) -> bool:
+    """True when every file recorded at unpacking still has its recorded SHA-256 (hashed once per process)."""
+    try:
+        recorded = json.loads((folder / UNPACKED_MARKER).read_text(encoding="utf-8")).get("files")
+    except (OSError, ValueError):
+        return False
+    if not isinstance(recorded, dict) or not recorded:
+        return False  # unpacked by an older version that recorded no file checksums
+    return all(verified_in_process(folder / name, sha256) for name, sha256 in recorded.items())
+
+
 def unpack_archive(archive: Path, kind: str, target: Path, sha256: str) -> Path:
     """Unpack ``archive`` into ``target`` atomically, replacing an incomplete or outdated ``target``.
 
@@ -82,8 +94,10 @@ def unpack_archive(archive: Path, kind: str, target: Path, sha256: str) -> Path:
             (_extract_zip if kind == "zip" else _extract_tar)(archive, temporary)
         except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as error:
             raise ModelDownloadError(f"Cannot unpack {archive.name}: {error}") from error
-        (temporary / UNPACKED_MARKER).write_text(json.dumps({"archive": archive.name, "sha256": sha256.lower()}),
-                                                 encoding="utf-8")
+        files = {p.relative_to(temporary).as_posix(): sha256_file(p) for p in sorted(temporary.rglob("*"))
+                 if p.is_file()}
+        (temporary / UNPACKED_MARKER).write_text(
+            json.dumps({"archive": archive.name, "sha256": sha256.lower(), "files": files}), encoding="utf-8")
         if target.exists():
             shutil.rmtree(target)
         os.replace(temporary, target)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..device import DeviceUnavailableError
+
 __all__ = [
     "ChecksumMismatchError",
     "DeviceUnavailableError",
@@ -11,6 +13,7 @@ __all__ = [
     "ModelCardError",
     "ModelDownloadError",
     "ModelError",
+    "ModelInputError",
     "ModelLoadError",
     "UnknownModelError",
     "UnsafeModelError",
@@ -35,6 +38,10 @@ class ModelCardError(ModelError, ValueError):
         self.fields = [field for field, _ in self.problems]
         lines = [f"  - {field or '(card)'}: {message}" for field, message in self.problems]
         super().__init__(f"Invalid model card {source}:\n" + "\n".join(lines))
+
+
+class ModelInputError(ModelError, ValueError):
+    """The images given to a model do not fit its card (number of channels, modality)."""
 
 
 class UnknownModelError(ModelError, KeyError):
@@ -73,10 +80,6 @@ class UnsafeModelError(ModelError):
 
 class ModelLoadError(ModelError):
     """A verified model file could not be loaded (corrupt, wrong format, weights not matching the network)."""
-
-
-class DeviceUnavailableError(ModelError, RuntimeError):
-    """The requested compute device (e.g. ``cuda``) is not available here."""
 
 
 class MissingDependencyError(ModelError, ImportError):

@@ -5,20 +5,23 @@ archives (the archive itself is deleted once unpacked). The cache folder is ``HC
 else ``$XDG_CACHE_HOME/hccai/models`` (default ``~/.cache/hccai/models``).
 
 Nothing is downloaded at import time: only :func:`fetch_model` (and :func:`~.loading.load_model`, which calls
-it) downloads, and files already verified are reused without touching the network.
+it) downloads, and files already verified are reused without touching the network. Every process hashes a
+cached file once before its first use (size and modification time can be forged); a file that no longer
+matches is deleted and fetched again.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import threading
 from pathlib import Path
 
 from ..progress import Progress, ProgressCallback, as_progress
-from .archive import is_unpacked, unpack_archive
+from .archive import is_unpacked, unpack_archive, unpacked_files_verified
 from .card import ModelCard, ModelFile
-from .checksum import is_marked_verified, mark_verified, sha256_file, verified_marker
+from .checksum import is_marked_verified, mark_verified, sha256_file, verified_in_process, verified_marker
 from .download import download_file, part_path
 from .errors import ChecksumMismatchError
 
@@ -63,8 +66,23 @@ def _folder_lock(folder: Path) -> threading.Lock:
         return _locks.setdefault(folder.resolve(), threading.Lock())
 
 
+def _still_intact(folder: Path, model_file: ModelFile) -> bool:
+    """Hash a cached file (or an unpacked archive's files) once per process; remove it if it changed."""
+    target = folder / model_file.target_name
+    intact = unpacked_files_verified(target) if model_file.archive else verified_in_process(target, model_file.sha256)
+    if not intact:
+        logger.warning("%s no longer matches the SHA-256 recorded when it was verified (it was replaced or "
+                       "modified); deleting it and fetching it again", target)
+        if model_file.archive:
+            shutil.rmtree(target, ignore_errors=True)
+        else:
+            target.unlink(missing_ok=True)
+            verified_marker(target).unlink(missing_ok=True)
+    return intact
+
+
 def _fetch_file(card: ModelCard, model_file: ModelFile, folder: Path, progress: Progress) -> None:
-    if _is_ready(folder, model_file):
+    if _is_ready(folder, model_file) and _still_intact(folder, model_file):
         progress.update(1.0, f"{model_file.target_name}: already in the cache")
         return
     path = folder / model_file.filename

@@ -12,9 +12,9 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from ..device import autocast, free_memory_bytes, select_device
 from ..progress import Progress, ProgressCallback, as_progress
 from .dependencies import import_monai, import_torch
-from .device import autocast, free_memory_bytes, select_device
 
 __all__ = ["CPU_SW_BATCH_SIZE", "choose_sw_batch_size", "count_windows", "sliding_window_predict"]
 

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..device import autocast, select_device
 from ..progress import Progress, ProgressCallback, as_progress
 from .bundle import build_bundle_network, find_bundle_root
 from .cache import model_cache
 from .card import ModelCard
 from .dependencies import import_torch
-from .device import autocast, select_device
 from .errors import ModelLoadError, UnsafeModelError
 from .fetch import fetch_model, model_directory
 from .networks import build_network

@@ -16,8 +16,9 @@ from ..imaging.orientation import Reorientation, plan_reorientation
 from ..imaging.volume import Geometry, Volume
 from .card import InputSpec, IntensitySpec
 from .dependencies import import_torch
+from .errors import ModelInputError
 
-__all__ = ["PreparedInput", "needs_resampling", "normalise_intensity", "prepare_input"]
+__all__ = ["PreparedInput", "check_inputs", "needs_resampling", "normalise_intensity", "prepare_input"]
 
 _SPACING_RTOL = 1e-3
 
@@ -72,6 +73,25 @@ def _resample(volume: Volume, spacing: tuple[float, float, float]) -> Volume:
     return resample_to_spacing(volume, spacing, interpolation="linear")
 
 
+def check_inputs(volumes: Sequence[Volume], spec: InputSpec) -> None:
+    """Check that the images fit the card: one volume per channel, each of the channel's modality.
+
+    A volume without a modality (e.g. read from a NIfTI file, which does not record one) is accepted.
+
+    Raises:
+        ModelInputError: a wrong number of volumes, or a volume of another modality (e.g. NM for a CT model).
+    """
+    if len(volumes) != len(spec.channels):
+        names = ", ".join(c.name for c in spec.channels)
+        raise ModelInputError(f"The model expects {len(spec.channels)} input volume(s) ({names}); got {len(volumes)}")
+    for channel, volume in zip(spec.channels, volumes, strict=True):
+        expected = (channel.modality or spec.modality or "").strip().upper()
+        actual = (volume.modality or "").strip().upper()
+        if expected and actual and actual != expected:
+            raise ModelInputError(f"The model expects a {expected} image for its input '{channel.name}', but "
+                                  f"'{volume.name}' is {actual}")
+
+
 def prepare_input(volumes: Sequence[Volume], spec: InputSpec, device: Any) -> PreparedInput:
     """Turn the source volume(s) into the network's input tensor on ``device``.
 
@@ -81,13 +101,12 @@ def prepare_input(volumes: Sequence[Volume], spec: InputSpec, device: Any) -> Pr
         device: the inference ``torch.device``.
 
     Raises:
-        ValueError: wrong number of channels, or non-finite voxels.
+        ModelInputError: wrong number of channels or a wrong modality (see :func:`check_inputs`).
+        ValueError: non-finite voxels.
         GeometryMismatchError: the channels are on different grids.
     """
     torch = import_torch()
-    if len(volumes) != len(spec.channels):
-        names = ", ".join(c.name for c in spec.channels)
-        raise ValueError(f"The model expects {len(spec.channels)} input volume(s) ({names}); got {len(volumes)}")
+    check_inputs(volumes, spec)
     first = volumes[0].geometry
     for volume in volumes:
         first.require_same_grid(volume.geometry, "input channels")

@@ -28,7 +28,7 @@ from .card import ModelCard, OutputLabel
 from .inference import sliding_window_predict
 from .loading import LoadedModel, load_model, resolve_card
 from .postprocessing import keep_largest_component, labels_from_output
-from .preprocessing import prepare_input
+from .preprocessing import check_inputs, prepare_input
 
 __all__ = ["SegmentationOutput", "segment_volume"]
 
@@ -121,7 +121,8 @@ def segment_volume(
         The label map on the source grid, probabilities, provenance and stage timings.
 
     Raises:
-        ValueError: the card is not a segmentation model, or the input does not fit it.
+        ValueError: the card is not a segmentation model.
+        ModelInputError: the input does not fit the card (number of volumes, modality).
         Cancelled: the user cancelled.
     """
     timings: dict[str, float] = {}
@@ -130,6 +131,7 @@ def segment_volume(
     if card.task != "segmentation" or card.output is None:
         raise ValueError(f"Model {card.key} is a {card.task} model, not a segmentation model")
     volumes = [volume] if isinstance(volume, Volume) else list(volume)
+    check_inputs(volumes, card.input)  # before loading (or downloading) anything
     progress = as_progress(progress)
     model = model or load_model(card, device=device, cache_dir=cache_dir, progress=progress.sub(0.0, 0.1))
     timings["load"] = time.perf_counter() - clock

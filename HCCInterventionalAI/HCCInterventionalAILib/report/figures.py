@@ -89,16 +89,40 @@ def projection_figure(volume: Volume, title: str, segmentation: Segmentation | N
 
 
 def curves_figure(x: np.ndarray, curves: dict[str, np.ndarray], title: str, x_label: str, y_label: str,
-                  colors: dict[str, Any] | None = None) -> Any:
-    """Line plot of several named curves against one x axis (DVH, learning curves, ...)."""
+                  colors: dict[str, Any] | None = None, linestyles: dict[str, str] | None = None) -> Any:
+    """Line plot of several named curves against one x axis (DVH, learning curves, ...).
+
+    The legend is placed outside the axes, to the right (constrained layout keeps it inside the figure), so it
+    never covers a curve.
+
+    Args:
+        x: the common x values.
+        curves: name → y values (same length as ``x``), drawn in this order.
+        title, x_label, y_label: texts.
+        colors: name → any matplotlib colour; curves without one take the next colour of the property cycle not
+            already given to another curve.
+        linestyles: name → matplotlib line style (default solid).
+
+    Returns:
+        The ``matplotlib.figure.Figure``.
+    """
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    from matplotlib.colors import to_rgb
+
+    colors, linestyles = colors or {}, linestyles or {}
+    taken = {to_rgb(c) for c in colors.values()}
+    cycle = [c for c in plt.rcParams["axes.prop_cycle"].by_key().get("color", []) if to_rgb(c) not in taken]
+    width = 6.4 + (1.6 if curves else 0.0)
+    fig, ax = plt.subplots(figsize=(width, 4.2), layout="constrained")
     for name, y in curves.items():
-        ax.plot(x, y, label=name, color=(colors or {}).get(name))
+        color = colors.get(name)
+        if color is None and cycle:
+            color = cycle.pop(0)
+        ax.plot(x, y, label=name, color=color, linestyle=linestyles.get(name, "-"))
     ax.set_xlabel(x_label)
     ax.set_ylabel(y_label)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
+    if curves:
+        fig.legend(loc="outside right upper")
     return fig

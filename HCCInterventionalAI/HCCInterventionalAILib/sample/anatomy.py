@@ -69,8 +69,8 @@ class Tissue(IntEnum):
     IVC = 10
     AORTA = 11
     HEPATIC_ARTERY = 12
-    TUMOR_CAPSULE = 13
-    TUMOR = 14
+    TUMOUR_CAPSULE = 13
+    TUMOUR = 14
     BONE = 15
     DISC = 16
 
@@ -271,8 +271,8 @@ def build_anatomy(rng: np.random.Generator | None = None, *, lesion_jitter_mm: f
             tube([_at(-25, 5, -30), _at(-55, 5, -8), tumour_1], [2.2, 1.8, 1.5]),  # right hepatic → tumour 1
             tube(_path((-25, 5, -30), (0, -15, -15)), [1.8, 1.5]),  # left hepatic
         )), "Hepatic artery"),
-        *(Structure(f"{lesion.name} capsule", Tissue.TUMOR_CAPSULE, lesion.shape.dilated(1.5)) for lesion in lesions),
-        *(Structure(lesion.name, Tissue.TUMOR, lesion.shape, lesion.name, envelope=True) for lesion in lesions),
+        *(Structure(f"{lesion.name} capsule", Tissue.TUMOUR_CAPSULE, lesion.shape.dilated(1.5)) for lesion in lesions),
+        *(Structure(lesion.name, Tissue.TUMOUR, lesion.shape, lesion.name, envelope=True) for lesion in lesions),
         Structure("Vertebral bodies", Tissue.BONE, SuperEllipticCylinder(_at(0.0, 78.0, 0.0), (20.0, 17.0)), "Bone"),
         Structure("Intervertebral discs", Tissue.DISC, discs),
         Structure("Posterior elements", Tissue.BONE, SuperEllipticCylinder(_at(0.0, 104.0, 0.0), (9.0, 9.0)), "Bone"),

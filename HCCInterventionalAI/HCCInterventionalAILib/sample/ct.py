@@ -52,8 +52,8 @@ TISSUE_HU: dict[Tissue, tuple[float, float, float]] = {
     Tissue.IVC: (40.0, 80.0, 140.0),  # mixing of opacified renal and unopacified infrarenal return
     Tissue.AORTA: (40.0, 300.0, 150.0),
     Tissue.HEPATIC_ARTERY: (40.0, 300.0, 150.0),
-    Tissue.TUMOR_CAPSULE: (45.0, 60.0, 125.0),  # LI-RADS enhancing capsule
-    Tissue.TUMOR: (40.0, 120.0, 80.0),  # APHE, then washout
+    Tissue.TUMOUR_CAPSULE: (45.0, 60.0, 125.0),  # LI-RADS enhancing capsule
+    Tissue.TUMOUR: (40.0, 120.0, 80.0),  # APHE, then washout
     Tissue.BONE: (500.0, 500.0, 500.0),
     Tissue.DISC: (80.0, 80.0, 85.0),
 }

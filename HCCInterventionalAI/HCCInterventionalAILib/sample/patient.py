@@ -9,6 +9,7 @@ arrays on every machine. **It is not a real patient** and says so in every volum
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,7 +59,7 @@ _CLINICAL: dict[str, Any] = {
     "ecog": 0,
     "child_pugh": "A5",
     "bclc_stage": "A",
-    "portal_vein_tumor_thrombus": False,
+    "portal_vein_tumour_thrombus": False,
     "extrahepatic_spread": False,
 }
 
@@ -76,7 +77,7 @@ class SamplePatient:
         spect_truth_segmentation: the same anatomy rasterised on the SPECT grid (whole lungs).
         tissues: tissue code (:class:`~.anatomy.Tissue`) per CT voxel, names in its metadata.
         clinical: synthetic clinical data (units in the key names).
-        parameters: the ground truth used: ``seed``, ``lung_shunt_fraction``, ``tumor_to_normal``,
+        parameters: the ground truth used: ``seed``, ``lung_shunt_fraction``, ``tumour_to_normal``,
             ``liver_volume_ml`` (analytic), ``lung_volume_ml`` (whole lungs), ``lesions`` (name, ``center_lps``,
             ``semi_axes_mm``, ``rotation`` whose columns are the lesion's axes, ``volume_ml``, ``diameter_mm``),
             ``hu`` (CT number per phase and tissue), noise and resolution settings, ``generation_seconds``.
@@ -97,6 +98,21 @@ class SamplePatient:
         """Ground truth rasterised on any grid in the patient frame (e.g. a resampled image's)."""
         return self.anatomy.segmentation(geometry, name=name)
 
+    def truth_whole_field(self) -> Segmentation:
+        """Ground truth on the CT grid extended cranially to the top of the SPECT field of view.
+
+        The CT reaches only the lung bases, so ``truth`` holds about 40% of the lungs; this segmentation holds the
+        whole lungs (as the SPECT-grid truth does) at CT resolution, and its first slices equal ``truth``. It is
+        what the sample hands to planning everywhere (files, Slicer), so that every path measures the same lungs.
+        """
+        ct, spect = self.truth.geometry, self.spect.geometry
+        corners = np.array([[i, j, k] for i in (0, spect.shape[2] - 1) for j in (0, spect.shape[1] - 1)
+                            for k in (0, spect.shape[0] - 1)], dtype=float)
+        top = float(ct.continuous_index(spect.physical_points(corners))[:, 2].max())
+        slices = max(ct.shape[0], int(np.ceil(top)) + 1)
+        geometry = Geometry((slices, *ct.shape[1:]), ct.spacing, ct.origin, ct.direction)
+        return self.anatomy.segmentation(geometry, name="SYNTHETIC truth (CT grid, whole lungs)")
+
 
 def ct_geometry(size: str = "standard") -> Geometry:
     """The CT grid of a size (axial, identity direction, centred on the liver)."""
@@ -110,18 +126,24 @@ def spect_geometry(size: str = "standard") -> Geometry:
     return _centred_grid(shape, (spacing,) * 3, _SPECT_CENTER)
 
 
+def _former_spelling(value: float) -> float:
+    warnings.warn("tumor_to_normal is deprecated; use tumour_to_normal", DeprecationWarning, stacklevel=3)
+    return value
+
+
 def make_sample_patient(
     seed: int = 7,
     *,
     size: str = "standard",
     progress: Progress | ProgressCallback | None = None,
     lung_shunt_fraction: float = 0.08,
-    tumor_to_normal: float = 4.0,
+    tumour_to_normal: float = 4.0,
     administered_activity_mbq: float = 150.0,
     spect_total_counts: float = 2.0e6,
     spect_fwhm_mm: float = 14.0,
     ct_noise_sd_hu: float = 12.0,
     lesion_jitter_mm: float = 3.0,
+    tumor_to_normal: float | None = None,
 ) -> SamplePatient:
     """Generate the SYNTHETIC sample patient.
 
@@ -133,16 +155,19 @@ def make_sample_patient(
         progress: progress reporter or callback; cancellation raises
             :class:`~HCCInterventionalAILib.progress.Cancelled`.
         lung_shunt_fraction: true A_lung / (A_lung + A_liver) of the MAA distribution.
-        tumor_to_normal: true tumour-to-normal-liver MAA concentration ratio.
+        tumour_to_normal: true tumour-to-normal-liver MAA concentration ratio.
         administered_activity_mbq: MAA activity in liver and lungs (≈ 150 MBq, i.e. 4 mCi, is usual).
         spect_total_counts: expected total counts of the SPECT image.
         spect_fwhm_mm: SPECT resolution (FWHM, mm).
         ct_noise_sd_hu: CT noise standard deviation (HU).
         lesion_jitter_mm: largest seed-dependent shift of each lesion centre per axis (0 for fixed).
+        tumor_to_normal: former spelling of ``tumour_to_normal`` (deprecated; a DeprecationWarning).
 
     Returns:
         The :class:`SamplePatient`.
     """
+    if tumor_to_normal is not None:
+        tumour_to_normal = _former_spelling(tumor_to_normal)
     started = time.perf_counter()
     report = as_progress(progress)
     ct_grid, spect_grid = ct_geometry(size), spect_geometry(size)
@@ -164,13 +189,13 @@ def make_sample_patient(
     report.update(0.7, "99mTc-MAA SPECT")
     spect_segmentation = anatomy.segmentation(spect_grid, name="SYNTHETIC truth (SPECT grid)")
     activity = maa_activity_concentration(
-        spect_segmentation, lung_shunt_fraction=lung_shunt_fraction, tumor_to_normal=tumor_to_normal,
+        spect_segmentation, lung_shunt_fraction=lung_shunt_fraction, tumour_to_normal=tumour_to_normal,
         administered_activity_mbq=administered_activity_mbq,
     )
     spect_metadata = {
         "synthetic": True, "note": SYNTHETIC_NOTE, "seed": seed, "radiopharmaceutical": "99mTc-MAA",
         "administered_activity_mbq": float(administered_activity_mbq),
-        "lung_shunt_fraction": float(lung_shunt_fraction), "tumor_to_normal": float(tumor_to_normal),
+        "lung_shunt_fraction": float(lung_shunt_fraction), "tumour_to_normal": float(tumour_to_normal),
     }
     spect_truth = Volume(activity, spect_grid, name="SYNTHETIC 99mTc-MAA true activity", modality="NM",
                          units="MBq/ml", metadata=spect_metadata)
@@ -183,7 +208,7 @@ def make_sample_patient(
         "seed": seed,
         "size": size,
         "lung_shunt_fraction": float(lung_shunt_fraction),
-        "tumor_to_normal": float(tumor_to_normal),
+        "tumour_to_normal": float(tumour_to_normal),
         "administered_activity_mbq": float(administered_activity_mbq),
         "spect_total_counts": float(spect_total_counts),
         "spect_fwhm_mm": float(spect_fwhm_mm),

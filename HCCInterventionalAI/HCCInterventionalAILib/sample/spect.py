@@ -25,6 +25,8 @@ correlation), which is what makes the lung shunt and T/N checkable.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy import ndimage
 
@@ -39,16 +41,18 @@ def maa_activity_concentration(
     segmentation: Segmentation,
     *,
     lung_shunt_fraction: float = 0.08,
-    tumor_to_normal: float = 4.0,
+    tumour_to_normal: float = 4.0,
     administered_activity_mbq: float = 150.0,
+    tumor_to_normal: float | None = None,
 ) -> np.ndarray:
     """True 99mTc-MAA activity concentration (MBq/mL) on the segmentation's grid.
 
     Args:
         segmentation: masks on the SPECT grid with "Liver" (whole organ), "Lung" and "Tumor …" segments.
         lung_shunt_fraction: A_lung / (A_lung + A_liver), in [0, 1).
-        tumor_to_normal: tumour-to-normal-liver concentration ratio (> 0).
+        tumour_to_normal: tumour-to-normal-liver concentration ratio (> 0).
         administered_activity_mbq: activity in liver and lungs together (typical 37–185 MBq).
+        tumor_to_normal: former spelling of ``tumour_to_normal`` (deprecated; a DeprecationWarning).
 
     Returns:
         float32 array (k, j, i) in MBq/mL.
@@ -56,9 +60,12 @@ def maa_activity_concentration(
     Raises:
         ValueError: on out-of-range parameters or when the liver (or, with a shunt, the lung) is empty.
     """
+    if tumor_to_normal is not None:
+        warnings.warn("tumor_to_normal is deprecated; use tumour_to_normal", DeprecationWarning, stacklevel=2)
+        tumour_to_normal = tumor_to_normal
     if not 0.0 <= lung_shunt_fraction < 1.0:
         raise ValueError(f"Lung shunt fraction must lie in [0, 1), got {lung_shunt_fraction}")
-    if tumor_to_normal <= 0 or administered_activity_mbq <= 0:
+    if tumour_to_normal <= 0 or administered_activity_mbq <= 0:
         raise ValueError("Tumour-to-normal ratio and administered activity must be positive")
     voxel_ml = segmentation.geometry.voxel_volume_ml
     liver = segmentation.mask("Liver")
@@ -69,10 +76,10 @@ def maa_activity_concentration(
     normal = liver & ~tumour
     v_normal = np.count_nonzero(normal) * voxel_ml
     v_tumour = np.count_nonzero(tumour) * voxel_ml
-    c_normal = (1.0 - lung_shunt_fraction) * administered_activity_mbq / (v_normal + tumor_to_normal * v_tumour)
+    c_normal = (1.0 - lung_shunt_fraction) * administered_activity_mbq / (v_normal + tumour_to_normal * v_tumour)
     activity = np.zeros(segmentation.geometry.shape, dtype=np.float32)
     activity[normal] = c_normal
-    activity[tumour] = c_normal * tumor_to_normal
+    activity[tumour] = c_normal * tumour_to_normal
     if lung_shunt_fraction > 0:
         lung = segmentation.mask("Lung") & ~liver
         activity[lung] = lung_shunt_fraction * administered_activity_mbq / (np.count_nonzero(lung) * voxel_ml)

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..imaging.checks import require_finite
 from ..imaging.volume import LPS_TO_RAS
 from .headless import ensure_scene
 from .naming import add_node
@@ -26,8 +27,7 @@ def _points(points_lps: Any, what: str) -> np.ndarray:
         points = points.reshape(1, 3)
     if points.ndim != 2 or points.shape[1] != 3:
         raise ValueError(f"{what} must be an (N, 3) array of LPS coordinates in mm, got shape {points.shape}")
-    if not np.all(np.isfinite(points)):
-        raise ValueError(f"{what} contain NaN or infinite coordinates")
+    require_finite(points, f"{what} (LPS coordinates)")
     return points
 
 

@@ -37,12 +37,12 @@ def simulate_paired_case(seed: int, size: str = "small") -> PairedCase:
     rng = np.random.default_rng([seed, 9090])
     maa_t_to_n = float(rng.uniform(2.0, 6.0))
     maa_lsf = float(rng.uniform(0.03, 0.15))
-    patient = make_sample_patient(seed=seed, size=size, tumor_to_normal=maa_t_to_n, lung_shunt_fraction=maa_lsf)
+    patient = make_sample_patient(seed=seed, size=size, tumour_to_normal=maa_t_to_n, lung_shunt_fraction=maa_lsf)
     grid = patient.spect.geometry
     masks = patient.spect_truth_segmentation
     y90_t_to_n = maa_t_to_n * float(rng.lognormal(np.log(0.8), 0.25))
     y90_lsf = maa_lsf * float(rng.uniform(0.5, 1.0))
-    activity = maa_activity_concentration(masks, lung_shunt_fraction=y90_lsf, tumor_to_normal=y90_t_to_n)
+    activity = maa_activity_concentration(masks, lung_shunt_fraction=y90_lsf, tumour_to_normal=y90_t_to_n)
     y90 = simulate_spect(Volume(activity, grid), rng, fwhm_mm=9.0, total_counts=5e5, name="SYNTHETIC Y-90 PET")
     y90.modality = "PT"
     y90.metadata.update({"synthetic": True, "t_to_n": y90_t_to_n, "lung_shunt_fraction": y90_lsf})
