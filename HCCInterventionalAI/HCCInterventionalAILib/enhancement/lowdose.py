@@ -27,13 +27,13 @@ MU_WATER_PER_MM = 0.0193
 def require_ct(volume: Volume) -> None:
     """Raise :class:`NotCTError` unless ``volume`` is a CT in Hounsfield units.
 
-    A CT is recognised by its modality ("CT") or units ("HU"), and by values in the scanner range
+    A CT is recognised by its modality ("CT" or unknown) and units ("HU" or unknown), and by values in the scanner range
     (−2048 … 4095 HU, the 12-bit range with margin for noise, with some voxels at or below −200 HU, i.e. air,
     lung or fat in the field of view).
     """
     modality = (volume.modality or "").upper()
     units = (volume.units or "").upper()
-    if modality not in ("CT", "") or (modality == "" and units != "HU"):
+    if modality not in ("CT", ""):
         raise NotCTError(f"'{volume.name}' is a {volume.modality or 'volume without modality'}, not a CT in HU; "
                          "denoising and dose simulation need a CT")
     if units not in ("HU", ""):
