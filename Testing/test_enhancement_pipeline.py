@@ -40,7 +40,8 @@ def small_ct():
 def test_run_dsa_picks_the_mask_and_measures_a_curve(run):
     """Automatic mask: not before the last contrast-free frame and holding ≤ 15 % of the peak iodine (the detection
     limit on this small 96² run); the ROI curve peaks where the true iodine in the ROI peaks (±1 frame); to_dict is JSON-serialisable."""
-    r0, c0 = np.argwhere(run.vessel_mask)[0]
+    peak = int(np.argmax(run.iodine.max(axis=(1, 2))))
+    r0, c0 = (int(v) - 1 for v in np.unravel_index(np.argmax(run.iodine[peak]), run.iodine[peak].shape))
     request = DSARequest(mask_index=None, motion="rigid", frame_rate=3.0, roi=(int(r0), int(r0) + 3, int(c0), int(c0) + 3))
     result = run_dsa(run.frames, request, times_s=run.times_s)
     assert result.mask_automatic and result.mask_index >= run.last_contrast_free_frame

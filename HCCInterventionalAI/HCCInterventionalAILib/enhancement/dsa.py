@@ -95,50 +95,44 @@ def select_mask_frame(
 ) -> int:
     """The last contrast-free frame: the automatic mask.
 
-    Iodine only ever lowers the detector signal, so the (motion-compensated) difference to the first frame,
-    ``d_t = smooth_5×5(log I_0 − log I_t)``, gains a positive tail when contrast arrives, whereas noise and
-    residual motion change it symmetrically. The per-frame statistic is the tail asymmetry
-    ``a_t = q_99.5(d_t) + q_0.5(d_t)`` (≈ 0 without iodine); contrast has arrived at the first frame where
-    ``a_t`` exceeds ``threshold`` in it and in the next frame (default threshold: the largest of 8 % of the
-    largest ``a_t``, one robust standard deviation ``σ = 1.4826 · MAD`` of the smoothed difference of the last
-    frame (without iodine the two tail quantiles of ~10⁴ pixels cancel to within ≈ 0.2 σ) and, for runs of
-    ≥ 4 frames, 1.5 × the largest ``a_t`` of frames 1–2, which are assumed contrast-free and so measure the
-    residual-motion artefacts), and the mask is the frame before. Contrast is detected once it reaches about
-    10 % of its peak.
+    Every frame is subtracted from the first (motion-compensated as requested) and smoothed (3×3 mean). The
+    vessel region ``V`` is where iodine persists around the peak: the top 1 % of the pixel-wise minimum of the
+    three frames around the frame with the largest 99th percentile (residual-motion artefacts change from
+    frame to frame, iodine stays positive). The filling curve ``s_t = median(d_t over V)`` is then ≈ 0 before
+    contrast and rises with the bolus; contrast has arrived at the first frame where ``s_t`` exceeds
+    ``threshold`` (default 6 % of its maximum) in it and in the next frame, and the mask is the frame before.
+    On the synthetic runs of the tests the chosen mask holds ≤ 10–15 % of the peak iodine.
 
     Args:
         frames: detector intensities (n, rows, cols).
         motion: motion compensation of the differences ("none", "rigid", "deformable"); use the run's.
-        threshold: asymmetry (log units) that marks contrast arrival; automatic when None.
+        threshold: fraction of the maximum filling that marks arrival; default 0.06.
         backend: registration backend when ``motion`` is not "none".
         device: torch device for the "torch" backend.
 
     Returns:
-        Index of the mask frame (0 when contrast is already present in frame 1 or never arrives).
+        Index of the mask frame (0 when contrast is already in frame 1, never arrives, or the run has < 3 frames).
     """
     from scipy.ndimage import uniform_filter
 
     array = as_frames(frames)
-    diff = subtract_run(array, 0, motion, backend=backend, device=device)
-    diff = uniform_filter(diff, size=(1, 5, 5))
-    margin = max(2, min(diff.shape[1:]) // 24)  # edges pulled in by the registration carry no information
-    flat = diff[:, margin:-margin, margin:-margin].reshape(len(diff), -1)
-    asymmetry = np.quantile(flat, 0.995, axis=1) + np.quantile(flat, 0.005, axis=1)
-    asymmetry[0] = 0.0
-    if threshold is None:
-        last = flat[-1]
-        noise = 1.4826 * float(np.median(np.abs(last - np.median(last))))
-        # Frames 1 and 2 are taken as contrast-free (injection starts after the mask frames): what they show
-        # is the level of residual-motion artefacts, which contrast must exceed by half as much again.
-        artefacts = 1.5 * float(asymmetry[1:3].max()) if len(asymmetry) >= 4 else 0.0
-        threshold = max(0.08 * float(asymmetry.max()), noise, artefacts, 1e-6)
-    above = asymmetry > threshold
-    # Contrast stays: a frame counts as arrival only when the next frame is above the threshold too, so that
-    # a single frame with a local misregistration artefact does not end the contrast-free phase.
-    arrived = [t for t in range(1, len(above)) if above[t] and (t == len(above) - 1 or above[t + 1])]
-    if not arrived:
+    n = array.shape[0]
+    if n < 3:
         return 0
-    return int(max(arrived[0] - 1, 0))
+    diff = uniform_filter(subtract_run(array, 0, motion, backend=backend, device=device), size=(1, 3, 3))
+    margin = max(2, min(diff.shape[1:]) // 24)  # edges pulled in by the registration carry no information
+    core = diff[:, margin:-margin, margin:-margin]
+    peak = int(np.clip(np.argmax(np.quantile(core.reshape(n, -1), 0.99, axis=1)), 1, n - 2))
+    persistent = core[peak - 1:peak + 2].min(axis=0)
+    vessels = persistent >= np.quantile(persistent, 0.99)
+    filling = np.array([float(np.median(frame[vessels])) for frame in core])
+    filling[0] = 0.0
+    if filling.max() <= 0:
+        return 0
+    fraction = 0.06 if threshold is None else float(threshold)
+    above = filling > fraction * filling.max()
+    arrived = [t for t in range(1, n) if above[t] and (t == n - 1 or above[t + 1])]
+    return int(max(arrived[0] - 1, 0)) if arrived else 0
 
 
 def _warp_torch(image: np.ndarray, fields: np.ndarray, device: str | None) -> np.ndarray:
