@@ -194,23 +194,25 @@ def _read_only_folder(tmp_path: Path) -> Path:
     pytest.skip("running as root and /sys is writable: no read-only folder available")
 
 
-def test_output_path_errors_come_in_one_line_within_two_seconds(case: Path, tmp_path: Path):
+def test_output_path_errors_come_in_one_line_before_any_computation(case: Path, tmp_path: Path):
     """`hccai y90 -o X` with X a file, under a file, or in a read-only folder: exit 2, one line on stderr, no
-    traceback, nothing created, and the error comes before any computation (measured: < 2 s wall time for the
-    whole process, imports included; planning this case takes several seconds)."""
+    traceback, nothing created, and the error comes before any work: with an input that does not exist as well,
+    the OUTPUT error is the one reported (the inputs are never even read). Wall time is recorded, not asserted
+    (1.2-1.3 s for the whole process on an idle 2-core machine)."""
     a_file = tmp_path / "existing.txt"
     a_file.write_text("x")
     cases = {a_file: "is an existing file", a_file / "plan": "is a file, not a folder",
              _read_only_folder(tmp_path) / "hccai-plan": "read-only"}
     for target, message in cases.items():
+        args = _y90_args(case, target)
+        args[args.index("--spect") + 1] = str(tmp_path / "no-such-spect.nrrd")
         started = time.perf_counter()
-        completed = subprocess.run(HCCAI + _y90_args(case, target), capture_output=True, text=True, timeout=60)
-        seconds = time.perf_counter() - started
+        completed = subprocess.run(HCCAI + args, capture_output=True, text=True, timeout=120)
+        print(f"{target}: {time.perf_counter() - started:.2f} s")
         lines = _error_lines(completed.stderr)
         assert completed.returncode == 2, completed.stderr
         assert len(lines) == 1 and lines[0].startswith("Error:") and message in lines[0], completed.stderr
-        assert "Traceback" not in completed.stderr
-        assert seconds < 2.0, f"{target}: {seconds:.2f} s"
+        assert "Traceback" not in completed.stderr and "no-such-spect" not in completed.stderr
         assert not (target.exists() and target.is_dir())
     for command in (["demo", "--size", "small"], ["sample", "--size", "small"]):
         result = runner.invoke(app, [*command, "-o", str(a_file)])

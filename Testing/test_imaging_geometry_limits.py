@@ -7,7 +7,6 @@ Reference values are hand calculations given in each test (sizes in bytes = voxe
 from __future__ import annotations
 
 import ast
-import time
 from pathlib import Path
 
 import numpy as np
@@ -88,10 +87,8 @@ def _small_volume() -> Volume:
 def test_resampling_onto_a_huge_grid_is_refused_before_allocation():
     """4096³ float32 = 2^36 × 4 bytes = 256 GiB > 8 GiB: refused at once (no allocation, no ITK error)."""
     target = Geometry((4096, 4096, 4096), (0.01, 0.01, 0.01))
-    start = time.perf_counter()
     with pytest.raises(ResampleSizeError, match=r"256 GiB \(4096 × 4096 × 4096 voxels of 4 bytes\)"):
-        resample_to_geometry(_small_volume(), target)
-    assert time.perf_counter() - start < 1.0
+        resample_to_geometry(_small_volume(), target)  # an attempted allocation would raise MemoryError instead
 
 
 def test_size_limit_is_exact():

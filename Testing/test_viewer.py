@@ -135,6 +135,21 @@ def test_gather_several_folders(result_folder, tmp_path):
     assert data.dvh is not None and len(data.dvh) == len(DVH_ROWS)
 
 
+def test_gather_dicom_series_subfolder(result_folder, tmp_path):
+    """A DICOM CT series in a subfolder (as hccai sample --format dicom writes) is read as an image, HU exact."""
+    from HCCInterventionalAILib.imaging.dicom_io import write_dicom_series
+    from HCCInterventionalAILib.imaging.io import read_volume
+
+    ct = read_volume(result_folder / "ct.nrrd")
+    folder = tmp_path / "dicom-case"
+    write_dicom_series(ct, folder / "ct-series", modality="CT",
+                       series_description="CT series")
+    (folder / "notes").mkdir()  # a subfolder without DICOM files is ignored
+    data = gather(folder)
+    assert [v.name for v in data.volumes] == ["CT series"] and data.notes == []
+    np.testing.assert_array_equal(data.volumes[0].array, ct.array)
+
+
 def test_long_dvh_from_a_scene_table():
     """A scene's wide DVH (dose_Gy + one column per structure) becomes the long format, row by row."""
     wide = pd.DataFrame({"dose_Gy": [0.0, 10.0], "Liver": [100.0, 20.0], "Tumour": [100.0, 95.0]})
@@ -214,15 +229,26 @@ def test_gather_scene_bundle(result_folder, tmp_path):
     assert list(data.dvh.itertuples(index=False, name=None)) == [("Liver", 0.0, 100.0), ("Liver", 50.0, 40.0)]
 
 
-def test_cli_bad_input_is_one_line_exit_2(tmp_path):
+def test_cli_bad_input_is_one_line_exit_2(tmp_path, result_folder):
+    """Missing folder, empty folder, corrupt bundle, a port in use: one line on stderr, exit code 2."""
+    import socket
+
     from HCCInterventionalAILib.cli.main import app
 
+    pytest.importorskip("trame", reason="the viewer extra (trame) is not installed")
     runner = CliRunner()
-    for path in (tmp_path / "missing", tmp_path):
-        result = runner.invoke(app, ["view", str(path), "--no-browser"])
+    corrupt = tmp_path / "corrupt.mrb"
+    corrupt.write_bytes(b"PK\x03\x04 truncated")
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = str(taken.getsockname()[1])
+        cases = [[str(tmp_path / "missing")], [str(tmp_path)], [str(corrupt)],
+                 [str(result_folder), "--port", port]]
+        results = [runner.invoke(app, ["view", *case, "--no-browser"]) for case in cases]
+    for result in results:
         assert result.exit_code == 2, result.output
         lines = [line for line in result.output.splitlines() if line.strip()]
         assert len(lines) == 1 and lines[0].startswith("Error: ") and "Traceback" not in result.output
+    assert f"127.0.0.1:{port}" in results[-1].output
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -246,7 +272,7 @@ def _colour_mask(pixels: np.ndarray, rgb: tuple[int, int, int], tolerance: float
 def test_render_axial_view_radiological_convention(result_folder):
     """Offscreen VTK: the liver outline (its segment colour) lies on the screen's LEFT half of the axial view
     (patient's right, radiological convention), the dose overlay around the tumour is coloured."""
-    _needs_viewer_stack()
+    pytest.importorskip("vtkmodules.vtkRenderingOpenGL2", reason="VTK (slicer-core or the viewer extra) is not installed")
     import vtk
     from vtk.util import numpy_support
 
@@ -418,7 +444,7 @@ def _dose_blend_pixels(region: np.ndarray, opacity: float = 0.5, tolerance: floa
     return index.reshape(region.shape[:2])
 
 
-def test_browser_shows_outlines_dose_and_dvh(viewer_server, tmp_path):
+def test_browser_shows_outlines_dose_and_dvh(request, tmp_path):
     """Headless Chromium: the axial view shows the liver outline in its segment colour on the screen's left
     (patient's right) and the dose overlay with the colour map over a wide part of its range; the DVH is drawn
     with the liver curve in the liver colour; the 3D view is not blank."""
@@ -428,7 +454,7 @@ def test_browser_shows_outlines_dose_and_dvh(viewer_server, tmp_path):
     pytest.importorskip("aiohttp", reason="aiohttp (installed with trame) drives the DevTools protocol")
     from PIL import Image
 
-    _, url = viewer_server
+    _, url = request.getfixturevalue("viewer_server")  # started only when a browser is there
 
     def pixels_of(png: bytes) -> np.ndarray:
         return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))

@@ -54,7 +54,9 @@ from .lung_shunt import (  # noqa: E402
     planar_lung_shunt,
     spect_lung_shunt,
 )
-from .planning import DosimetryResult, dose_tables, measure_lung_shunt, plan_treatment, prescribe, voxel_dose  # noqa: E402
+
+# The stages live in .planning (its `voxel_dose` stage is not re-exported: the name is this package's submodule).
+from .planning import DosimetryResult, dose_tables, measure_lung_shunt, plan_treatment, prescribe  # noqa: E402
 from .quantitative import QuantitativeActivity, quantitative_activity  # noqa: E402
 from .radiobiology import bed_permanent_implant, eqd2, equivalent_uniform_dose  # noqa: E402
 from .request import METHODS, PlanRequest  # noqa: E402
@@ -127,6 +129,5 @@ __all__ = [
     "read_rtdose",
     "read_svalue_table",
     "spect_lung_shunt",
-    "voxel_dose",
     "write_rtdose",
 ]

@@ -298,5 +298,9 @@ def serve(data: ViewerData, *, host: str = "127.0.0.1", port: int = 0, open_brow
     sys.argv = sys.argv[:1]  # trame parses the command line; ours is not its
     try:
         server.start(host=host, port=port, open_browser=open_browser, timeout=0, show_connection_info=False)
+    except OSError as error:  # taken between the check and the start
+        from .cli import PortUnavailableError
+
+        raise PortUnavailableError(f"Cannot serve the viewer on {host}:{port}: {error.strerror or error}") from error
     finally:
         sys.argv = saved_argv

@@ -15,14 +15,33 @@ import typer
 
 from ..cli.errors import user_errors
 
-__all__ = ["free_port", "register"]
+__all__ = ["PortUnavailableError", "free_port", "register", "require_port"]
+
+
+class PortUnavailableError(ValueError):
+    """The viewer cannot listen on the requested host and port (in use, not this machine's address, no rights)."""
+
+
+def require_port(host: str, port: int) -> int:
+    """Check that a server can listen on ``host:port`` now; port 0 picks a free one.
+
+    Returns:
+        The port (the operating system's choice for 0).
+
+    Raises:
+        PortUnavailableError: the address is in use, not an address of this machine, or needs privileges.
+    """
+    try:
+        with socket.create_server((host, port)) as probe:  # SO_REUSEADDR as aiohttp: only a listener blocks it
+            return int(probe.getsockname()[1])
+    except OSError as error:
+        reason = error.strerror or str(error) or type(error).__name__
+        raise PortUnavailableError(f"Cannot serve the viewer on {host}:{port}: {reason}") from error
 
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port on ``host`` that is free now (the operating system's choice)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
+    return require_port(host, 0)
 
 
 def register(app: typer.Typer) -> None:
@@ -54,7 +73,7 @@ def register(app: typer.Typer) -> None:
             data = gather(*sources)
             for note in data.notes:
                 typer.secho(f"Note: {note}", fg=typer.colors.YELLOW, err=True)
-            chosen = port or free_port(host if host not in ("", "0.0.0.0") else "127.0.0.1")
+            chosen = require_port(host, port)
             typer.echo(f"{', '.join(str(source) for source in sources)}: {data.describe()}")
             try:
                 signal.signal(signal.SIGTERM, signal.default_int_handler)  # a polite kill stops it like Ctrl+C

@@ -5,7 +5,8 @@
 - image volumes (``.nrrd``, ``.nii``, ``.nii.gz``, ``.mha``, ``.mhd``; scalar volume nodes of a ``.mrb``),
   split into background images and the **dose** (a file or node whose name contains "dose", or modality
   RTDOSE, or units Gy);
-- segmentations (``.seg.nrrd``; segmentation nodes of a ``.mrb``);
+- DICOM image series in subfolders (CT, NM, PT, MR, as ``hccai sample --format dicom`` writes them);
+- segmentations (``.seg.nrrd``, DICOM SEG ``.dcm``; segmentation nodes of a ``.mrb``);
 - tables (``.csv``; table nodes of a ``.mrb``), the cumulative **DVH** among them, normalised to the long
   format ``structure, dose_Gy, volume_%`` that ``hccai y90`` writes (a ``.mrb`` stores it wide: ``dose_Gy``
   plus one column per structure);
@@ -241,12 +242,54 @@ def _read_file(data: ViewerData, path: Path) -> None:
             _add_volume(data, read_volume(path, name=stem))
         elif suffix == ".csv":
             _add_table(data, path.stem, pd.read_csv(path))
+        elif suffix == ".dcm":
+            _read_dicom_segmentation(data, path)
         elif path.name.lower() in _JSON_SUMMARIES:
             rows = flatten_summary(json.loads(path.read_text(encoding="utf-8")))
             data.summary.extend({"key": f"{path.stem}: {row['key']}", "value": row["value"]} for row in rows)
     except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as error:
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         data.notes.append(f"'{path.name}' skipped: {message}")
+
+
+def _dicom_modality(path: Path) -> str:
+    """The Modality of a DICOM file ("" if it is none)."""
+    import pydicom
+
+    try:
+        return str(pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["Modality"]).get("Modality", ""))
+    except (OSError, ValueError, pydicom.errors.InvalidDicomError):
+        return ""
+
+
+def _read_dicom_segmentation(data: ViewerData, path: Path) -> None:
+    """A top-level DICOM SEG file (``hccai sample --format dicom``); other DICOM objects are not read here."""
+    from ..imaging.io import read_segmentation
+
+    if _dicom_modality(path) != "SEG":
+        return
+    try:
+        data.segmentations.append(read_segmentation(path))
+    except (ValueError, OSError) as error:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        data.notes.append(f"'{path.name}' skipped: {message}")
+
+
+def _read_dicom_folder(data: ViewerData, folder: Path) -> None:
+    """A subfolder holding one DICOM image series (CT, NM, PT, MR) becomes a volume; others are ignored."""
+    from ..imaging.io import read_volume
+
+    try:
+        first = next((p for p in sorted(folder.iterdir()) if p.is_file() and p.suffix.lower() == ".dcm"), None)
+    except OSError:
+        return
+    if first is None or _dicom_modality(first) not in ("CT", "MR", "PT", "NM"):
+        return
+    try:
+        _add_volume(data, read_volume(folder))
+    except (ValueError, OSError) as error:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        data.notes.append(f"'{folder.name}/' skipped: {message}")
 
 
 def _voxels(seg: Segmentation) -> int:
@@ -310,6 +353,8 @@ def gather(path: str | Path, *more: str | Path) -> ViewerData:
             _read_bundle(data, bundle)
         for file in files:
             _read_file(data, file)
+        for folder in sorted(p for p in source.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            _read_dicom_folder(data, folder)
     else:
         raise ViewerInputError(f"'{source}' is neither an output folder nor a Slicer scene bundle (.mrb)")
     data.segmentations.sort(key=_voxels, reverse=True)  # stable: the finest grid first, else the first found
