@@ -46,10 +46,10 @@ class Noise2SelfSettings:
     """
 
     iterations: int = 300
-    batch_size: int = 8
-    patch_size: int = 64
-    width: int = 32
-    depth: int = 5
+    batch_size: int = 4
+    patch_size: int = 48
+    width: int = 16
+    depth: int = 4
     learning_rate: float = 1e-3
     seed: int = 0
     device: str | None = None
