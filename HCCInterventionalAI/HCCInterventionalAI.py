@@ -17,6 +17,7 @@ from slicer.ScriptedLoadableModule import (
 from slicer.util import VTKObservationMixin
 
 from HCCInterventionalAILib.slicer_helpers import (
+    WorkerPoller,
     cancellable,
     ensure_python_requirements,
     ensure_pytorch,
@@ -26,13 +27,14 @@ from HCCInterventionalAILib.slicer_helpers import (
     progress_to_widgets,
     reload_libraries,
     show_in_layout,
+    show_segmentation_in_3d,
 )
 
 #: Our Python packages, reloaded (children first) by the module's Reload button in developer mode.
 LIBRARY_PACKAGES = ("HCCInterventionalAILib",)
 
 #: Attribute set on every node the sample loader creates (the data are computer generated).
-SYNTHETIC_ATTRIBUTE = "HCCInterventionalAI.Synthetic"
+SYNTHETIC_ATTRIBUTE = "HCCInterventionalAI.Synthetic"  # = HCCInterventionalAILib.sample.to_scene.SYNTHETIC_ATTRIBUTE
 
 
 #
@@ -91,18 +93,6 @@ def ensurePyTorch() -> None:
     ensure_pytorch(requester="HCC Interventional AI")
 
 
-def showSegmentationIn3D(segmentationNode) -> None:
-    """Show a segmentation in slice views and, as closed surfaces, in the 3D view."""
-    segmentationNode.CreateDefaultDisplayNodes()
-    segmentationNode.CreateClosedSurfaceRepresentation()
-    displayNode = segmentationNode.GetDisplayNode()
-    displayNode.SetVisibility(True)
-    displayNode.SetVisibility3D(True)
-    layoutManager = layout_manager()
-    if layoutManager is not None and layoutManager.threeDViewCount:
-        layoutManager.threeDWidget(0).threeDView().resetFocalPoint()
-
-
 #
 # HCCInterventionalAIParameterNode
 #
@@ -135,6 +125,7 @@ class HCCInterventionalAIParameterNode:
     inputVolume - the volume to segment.
     modelId - id of the segmentation model card (filled from the model registry).
     device - where the network runs.
+    runInWorker - segment in a worker process (the GUI stays responsive); off: in Slicer's process.
     statsSegmentation - the segmentation whose structure volumes are measured.
     """
 
@@ -143,6 +134,7 @@ class HCCInterventionalAIParameterNode:
     inputVolume: vtkMRMLScalarVolumeNode
     modelId: str = ""
     device: ComputeDevice = ComputeDevice.AUTO
+    runInWorker: bool = True
     statsSegmentation: vtkMRMLSegmentationNode
 
 
@@ -163,7 +155,8 @@ class HCCInterventionalAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         self.logic = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
-        self._cancelToken = None
+        self._cancelToken = None  # the running segmentation's CancelToken, or its worker (both have cancel())
+        self._worker = None  # WorkerPoller of the segmentation running in a worker process
         self._modelIds = []
 
     def setup(self) -> None:
@@ -191,6 +184,8 @@ class HCCInterventionalAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
 
     def cleanup(self) -> None:
         """Called when the application closes and the module widget is destroyed."""
+        if self._worker is not None:
+            self._worker.stop()
         if self._cancelToken is not None:
             self._cancelToken.cancel()
         self.removeObservers()
@@ -339,23 +334,37 @@ class HCCInterventionalAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
             self.ui.segmentationStatusLabel.text = _("Cancelling...")
             return
         with slicer.util.tryWithErrorDisplay(_("AI segmentation failed."), waitCursor=True):
-            self.logic.installRequirements(ai=True)
+            modelId = self._parameterNode.modelId
+            self.logic.installRequirements(ai=not modelId.startswith("liver-classical"))  # classical: no PyTorch
             if not self._modelIds:
                 self.populateModels()
             if not self._parameterNode.modelId:
                 raise ValueError(_("No segmentation model is selected (no model card is registered)."))
+            p = self._parameterNode
+            progressCallback = progress_to_widgets(self.ui.segmentationProgressBar, self.ui.segmentationStatusLabel)
+            if p.runInWorker:
+                self._startWorker(p, progressCallback)
+                return
             with cancellable(self.ui.segmentationStatusLabel, self._setRunning) as cancelToken:
-                segmentationNode = self.logic.segment(
-                    self._parameterNode.inputVolume,
-                    self._parameterNode.modelId,
-                    device=self._parameterNode.device.value,
-                    progressCallback=progress_to_widgets(self.ui.segmentationProgressBar,
-                                                         self.ui.segmentationStatusLabel),
-                    cancelToken=cancelToken,
-                )
-                self._parameterNode.statsSegmentation = segmentationNode
-                self.ui.segmentationStatusLabel.text = _("Created segmentation '{name}'.").format(
-                    name=segmentationNode.GetName())
+                self._showSegmentation(self.logic.segment(p.inputVolume, p.modelId, device=p.device.value,
+                                                          progressCallback=progressCallback, cancelToken=cancelToken))
+
+    def _startWorker(self, p, progressCallback) -> None:
+        """Segment in a worker process, followed from a QTimer (the button turns into Cancel)."""
+        self.ui.segmentationStatusLabel.text = _("Starting the worker process...")
+        inputVolume, modelId = p.inputVolume, p.modelId
+        runner = self.logic.segmentInBackground(inputVolume, modelId, device=p.device.value,
+                                                progressCallback=progressCallback)
+
+        def load(runner) -> None:
+            with slicer.util.tryWithErrorDisplay(_("Reading the segmentation failed."), waitCursor=True):
+                self._showSegmentation(self.logic.loadSegmentationResult(runner, inputVolume, modelId))
+
+        self._worker = WorkerPoller(runner, self.ui.segmentationStatusLabel, self._setRunning, load)
+
+    def _showSegmentation(self, segmentationNode) -> None:
+        self._parameterNode.statsSegmentation = segmentationNode
+        self.ui.segmentationStatusLabel.text = _("Created segmentation '{name}'.").format(name=segmentationNode.GetName())
 
     def _setRunning(self, cancelToken) -> None:
         """The cancel token of the segmentation now running (the button turns into Cancel), None when it ends."""
@@ -367,6 +376,7 @@ class HCCInterventionalAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         self.ui.inputVolumeSelector.enabled = not running
         self.ui.modelComboBox.enabled = not running
         self.ui.deviceComboBox.enabled = not running
+        self.ui.runInWorkerCheckBox.enabled = not running
         self._checkCanApply()
 
     def onComputeVolumesButton(self) -> None:
@@ -442,47 +452,18 @@ class HCCInterventionalAILogic(ScriptedLoadableModuleLogic):
             ``HCCInterventionalAI.Synthetic`` = "1" and sits in one subject-hierarchy folder.
         """
         from HCCInterventionalAILib.sample import make_sample_patient
-        from HCCInterventionalAILib.scene import (
-            segmentation_to_node,
-            set_slice_view_layers,
-            show_volume,
-            volume_to_node,
-        )
+        from HCCInterventionalAILib.sample.to_scene import patient_to_scene
+        from HCCInterventionalAILib.scene import set_slice_view_layers
 
         patient = make_sample_patient(seed=int(seed), size=str(size), progress=progressCallback)
-        scene = slicer.mrmlScene
-        ctNodes = {phase: volume_to_node(scene, volume, name=f"Synthetic CT {phase}")
-                   for phase, volume in patient.ct.items()}
-        displayedPhase = next((phase for phase in ctNodes if "portal" in phase), list(ctNodes)[-1])
-        spectNode = volume_to_node(scene, patient.spect, name="Synthetic MAA SPECT")
-        # the whole-lung truth (CT grid extended to the SPECT field), so Y-90 planning measures the whole lungs
-        segmentationNode = segmentation_to_node(scene, patient.truth_whole_field(), name="Synthetic ground truth",
-                                                reference_volume_node=ctNodes[displayedPhase])
-        nodes = [*ctNodes.values(), spectNode, segmentationNode]
-        for node in nodes:
-            node.SetAttribute(SYNTHETIC_ATTRIBUTE, "1")
-
-        shNode = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(scene)
-        if shNode is not None:
-            folder = shNode.CreateFolderItem(shNode.GetSceneItemID(),
-                                             _("Synthetic sample patient (seed {seed})").format(seed=seed))
-            for node in nodes:
-                item = shNode.GetItemByDataNode(node)
-                if item:
-                    shNode.SetItemParent(item, folder)
-                else:  # no subject hierarchy plugins (headless MRML): create the item
-                    shNode.CreateItem(folder, node)
-
-        for node in ctNodes.values():
-            show_volume(node, window=400, level=40)
-        show_volume(spectNode, color="PET-Heat")
+        nodes = patient_to_scene(slicer.mrmlScene, patient,
+                                 _("Synthetic sample patient (seed {seed})").format(seed=seed))
         if show:
-            set_slice_view_layers(scene, background=ctNodes[displayedPhase])
-            showSegmentationIn3D(segmentationNode)
+            set_slice_view_layers(slicer.mrmlScene, background=nodes["ctDisplayed"])
+            show_segmentation_in_3d(nodes["segmentation"])
             if layout_manager() is not None:
                 slicer.util.resetSliceViews()
-        return {"ct": ctNodes, "ctDisplayed": ctNodes[displayedPhase], "spect": spectNode,
-                "segmentation": segmentationNode}
+        return nodes
 
     def segmentationModels(self) -> list:
         """Model cards of the registered segmentation models (``HCCInterventionalAILib.models``)."""
@@ -528,29 +509,52 @@ class HCCInterventionalAILogic(ScriptedLoadableModuleLogic):
             The new segmentation node ("<volume> <model id> segmentation"), with the card's segment names,
             colours and terminology.
         """
-        from HCCInterventionalAILib.models import get_card, segment_volume
+        from HCCInterventionalAILib.models import segment_volume
+        from HCCInterventionalAILib.models.to_scene import result_to_scene
         from HCCInterventionalAILib.progress import Progress
-        from HCCInterventionalAILib.scene import node_to_volume, segmentation_to_node
+
+        inputNodes, card, volumes = self._segmentationInputs(inputVolumeNode, modelId)
+        progress = Progress(progressCallback, cancelToken)
+        output = segment_volume(card, volumes[0] if len(volumes) == 1 else volumes, progress, device=device)
+        progress.check()
+        return result_to_scene(slicer.mrmlScene, output.to_segmentation(), card, inputNodes[0], show=show)
+
+    def _segmentationInputs(self, inputVolumeNode, modelId: str) -> tuple:
+        """The input nodes (a list), the model card and the volumes; refuses a missing volume or a wrong count."""
+        from HCCInterventionalAILib.models import get_card
+        from HCCInterventionalAILib.models.to_scene import check_input_count
+        from HCCInterventionalAILib.scene import node_to_volume
 
         inputNodes = list(inputVolumeNode) if isinstance(inputVolumeNode, (list, tuple)) else [inputVolumeNode]
         if not inputNodes or any(node is None for node in inputNodes):
             raise ValueError(_("Select an input volume."))
         card = get_card(modelId)
-        channels = [channel.name for channel in card.input.channels]
-        if len(channels) != len(inputNodes):
-            raise ValueError(_("Model {model} needs {count} input volumes ({channels}); got {given}.").format(
-                model=card.key, count=len(channels), channels=", ".join(channels), given=len(inputNodes)))
-        progress = Progress(progressCallback, cancelToken)
-        volumes = [node_to_volume(node) for node in inputNodes]
-        output = segment_volume(card, volumes[0] if len(volumes) == 1 else volumes, progress, device=device)
-        progress.check()
-        name = f"{inputNodes[0].GetName()} {card.id} segmentation"
-        segmentationNode = segmentation_to_node(slicer.mrmlScene, output.to_segmentation(name), name=name,
-                                                reference_volume_node=inputNodes[0])
-        segmentationNode.SetAttribute("HCCInterventionalAI.ModelCard", card.key)
-        if show:
-            showSegmentationIn3D(segmentationNode)
-        return segmentationNode
+        check_input_count(card, len(inputNodes))
+        return inputNodes, card, [node_to_volume(node) for node in inputNodes]
+
+    def segmentInBackground(self, inputVolumeNode, modelId: str, device: str = "auto", log=None,
+                            progressCallback=None, pythonExecutable=None):
+        """:meth:`segment` in a worker process (``PythonSlicer -m HCCInterventionalAILib.models.worker``;
+        ``sys.executable`` outside Slicer) on the input volumes written to a temporary folder; bad inputs fail
+        before it starts. Returns the started ``HCCInterventionalAILib.process_runner.WorkerRunner`` (``poll()``
+        it from a timer or ``run()`` it, then :meth:`loadSegmentationResult`; ``cancel()`` ends its process tree
+        and removes the folder)."""
+        from HCCInterventionalAILib.models.worker import start_segmentation_worker
+
+        _inputNodes, card, volumes = self._segmentationInputs(inputVolumeNode, modelId)
+        return start_segmentation_worker(volumes, card.key, device=device, python=pythonExecutable, log=log,
+                                         progress=progressCallback)
+
+    def loadSegmentationResult(self, runner, inputVolumeNode, modelId: str, show: bool = True):
+        """Read a finished worker's segmentation (its runner, or the ``.seg.nrrd``) into a NEW segmentation node,
+        as :meth:`segment` returns it; the worker's temporary folder is removed afterwards."""
+        from HCCInterventionalAILib.models import get_card
+        from HCCInterventionalAILib.models.to_scene import result_to_scene
+        from HCCInterventionalAILib.models.worker import read_segmentation_result
+
+        reference = inputVolumeNode[0] if isinstance(inputVolumeNode, (list, tuple)) else inputVolumeNode
+        segmentation = read_segmentation_result(runner)
+        return result_to_scene(slicer.mrmlScene, segmentation, get_card(modelId), reference, show=show)
 
     def computeStructureVolumes(self, segmentationNode, show: bool = True):
         """Volumes (ml) of every segment and the liver tumour burden (%) into a NEW table node.

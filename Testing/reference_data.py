@@ -11,3 +11,4 @@ DATA = Path(os.environ.get("HCCAI_SHARED_DATA", ROOT.parent / "shared" / "data")
 TARANIS = DATA / "y90" / "taranis-sample"
 DCMQI = DATA / "dicom" / "dcmqi-liver"
 SVALUES = DATA / "y90" / "voxel-s-values"
+IBSI_PHANTOM = DATA / "radiomics" / "ibsi-digital-phantom"

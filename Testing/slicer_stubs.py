@@ -13,7 +13,8 @@ and ``slicer.util``. It does not give what only the Slicer application has, and 
   ``connectGui`` only checks that every ``SlicerParameterName`` of the GUI names a field (no two-way binding);
 * for widget tests only (:func:`install_gui`): fake Qt widgets built from the module's ``.ui`` file (just
   the attributes the modules use: ``text``, ``enabled``, ``value``, signals, combo-box items), and
-  ``slicer.app`` / ``slicer.util.loadUI`` / ``childWidgetVariables`` / ``tryWithErrorDisplay`` replacements.
+  ``slicer.app`` / ``slicer.util.loadUI`` / ``childWidgetVariables`` / ``tryWithErrorDisplay`` replacements,
+  and a ``qt`` module with only ``QTimer`` (no event loop: tests fire ``timer.timeout.emit()`` themselves).
 
 Nothing here replaces an MRML class or ``slicer.util``'s MRML helpers. Everything is installed through a
 ``pytest.MonkeyPatch`` and only where missing, so undoing it restores ``sys.modules`` and the ``slicer``
@@ -231,7 +232,8 @@ class Headless:
     def load(self, name: str) -> types.ModuleType:
         """Load ``<root>/<name>/<name>.py`` as module ``name`` (removed from ``sys.modules`` afterwards)."""
         if name not in self.modules:
-            spec = importlib.util.spec_from_file_location(name, ROOT / name / f"{name}.py")
+            folder = next((p.parent for p in ROOT.glob(f"*/{name}.py")), ROOT / name)  # e.g. HCCRadiomics
+            spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
             module = importlib.util.module_from_spec(spec)
             self.monkeypatch.setitem(sys.modules, name, module)
             spec.loader.exec_module(module)
@@ -325,6 +327,41 @@ class FakeComboBox(FakeWidget):
         return self.items[index][0]
 
 
+class FakeSignal:
+    """A PythonQt signal attribute (``timer.timeout.connect(slot)``); :meth:`emit` calls the slots."""
+
+    def __init__(self):
+        self.slots: list[Any] = []
+
+    def connect(self, slot):
+        self.slots.append(slot)
+
+    def emit(self, *args):
+        for slot in list(self.slots):
+            slot(*args)
+
+
+class FakeQTimer:
+    """``qt.QTimer`` without an event loop: the test fires ``timeout`` itself (``timer.timeout.emit()``)."""
+
+    def __init__(self, parent=None):
+        self.timeout, self.interval, self.active, self.singleShot = FakeSignal(), 0, False, False
+
+    def setInterval(self, msec):
+        self.interval = int(msec)
+
+    def start(self, msec=None):
+        if msec is not None:
+            self.interval = int(msec)
+        self.active = True
+
+    def stop(self):
+        self.active = False
+
+    def isActive(self):
+        return self.active
+
+
 def widgets_from_ui(path) -> types.SimpleNamespace:
     """One fake widget per ``<widget>`` of a Qt Designer file, by object name (as childWidgetVariables)."""
     ui = types.SimpleNamespace()
@@ -371,6 +408,8 @@ def install_gui(headless: Headless) -> types.SimpleNamespace:
                                 applicationLogic=lambda: applicationLogic, testingEnabled=lambda: True,
                                 errorDisplays=errorDisplays)
     monkeypatch.setattr(slicer, "app", app, raising=False)
+    if "qt" not in sys.modules:  # inside Slicer the real one stays
+        monkeypatch.setitem(sys.modules, "qt", types.SimpleNamespace(QTimer=FakeQTimer))
     return app
 
 

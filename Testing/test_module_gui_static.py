@@ -25,7 +25,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULES = ["HCCInterventionalAI", "AblationSimulator", "Y90Dosimetry"]
+MODULES = ["HCCInterventionalAI", "AblationSimulator", "Y90Dosimetry", "HCCRadiomics"]
+#: Modules that live in another module's folder (same library).
+FOLDER = {"HCCRadiomics": "HCCInterventionalAI"}
 
 #: Member names of the parameter-node enums as released; saved scenes refer to them by name.
 STABLE_ENUM_MEMBERS = {
@@ -70,7 +72,7 @@ MODULE_LEVEL_LIBRARY_IMPORTS = {
 
 # -- helpers ---------------------------------------------------------------------------------------------
 def _ui_tree(module: str) -> ET.Element:
-    return ET.parse(ROOT / module / "Resources" / "UI" / f"{module}.ui").getroot()
+    return ET.parse(ROOT / FOLDER.get(module, module) / "Resources" / "UI" / f"{module}.ui").getroot()
 
 
 def _widgets(root: ET.Element) -> list[ET.Element]:
@@ -85,7 +87,7 @@ def _property(widget: ET.Element, name: str) -> ET.Element | None:
 
 
 def _module_tree(module: str) -> ast.Module:
-    return ast.parse((ROOT / module / f"{module}.py").read_text(encoding="utf-8"))
+    return ast.parse((ROOT / FOLDER.get(module, module) / f"{module}.py").read_text(encoding="utf-8"))
 
 
 def _classes(tree: ast.Module) -> dict[str, ast.ClassDef]:

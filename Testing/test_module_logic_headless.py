@@ -51,7 +51,10 @@ SPECT_IJK_TO_RAS = np.array([[-8.84, 0, 0, 278.46], [0, -8.84, 0, 278.46], [0, 0
 # -- fixtures (headless, hcc, y90, ablation, sample, gui: Testing/conftest.py) --------------------------------
 @pytest.fixture
 def no_model_cards(tmp_path, monkeypatch):
-    """An empty model registry (no user cards, no $HCCAI_MODEL_CARDS)."""
+    """An empty model registry (no built-in cards such as liver-classical, no user cards, no $HCCAI_MODEL_CARDS)."""
+    from HCCInterventionalAILib.models import registry
+
+    monkeypatch.setattr(registry, "builtin_cards_directory", lambda: tmp_path / "builtin")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.setenv("HCCAI_MODEL_CARDS", str(tmp_path / "cards"))
     monkeypatch.setenv("HCCAI_CACHE_DIR", str(tmp_path / "cache"))
@@ -614,6 +617,7 @@ def test_hcc_widget_segments_and_cancels(hcc, gui, headless, tiny_model, monkeyp
     assert widget._parameterNode.modelId == tiny_model
     widget._parameterNode.sampleSize = hcc.SampleSize.SMALL
     widget._parameterNode.device = hcc.ComputeDevice.CPU
+    widget._parameterNode.runInWorker = False  # in Slicer's process (the worker: test_models_worker.py)
     ui.loadSampleButton.emit("clicked(bool)", True)
     ui.segmentButton.emit("clicked(bool)", True)
     name = "Synthetic CT portal venous tiny-unet segmentation"
@@ -668,6 +672,7 @@ def test_y90_widget_smoke(y90, gui, headless, sample, monkeypatch):
     assert ui.heightSpinBox.enabled and not ui.targetDoseSpinBox.enabled
     parameters.method = y90.DosimetryMethod.PARTITION
     parameters.voxelDosimetry = y90.VoxelDosimetry.LOCAL
+    parameters.runInWorker = False  # in Slicer's process here; the worker path: Testing/test_y90_worker.py
 
     ui.applyButton.emit("clicked(bool)", True)
     assert ui.statusLabel.text == "Done: new dose volume, tables and DVH chart in the scene."

@@ -79,10 +79,17 @@ def module_cmake_lists(module: str) -> tuple[str, list[str], list[str], str]:
     text = _strip_comments((ROOT / module / "CMakeLists.txt").read_text(encoding="utf-8"))
     variables = _variables(text)
     calls = _calls(text, "slicerMacroBuildScriptedModule")
-    assert len(calls) == 1, f"{module}/CMakeLists.txt must call slicerMacroBuildScriptedModule once"
+    # One call for the folder's module; further calls only for other module files in the same folder
+    # (e.g. HCCRadiomics.py beside HCCInterventionalAI.py), each building just its own script.
+    own = [c for c in calls if c[c.index("NAME") + 1] == "${MODULE_NAME}"] if calls else []
+    assert len(own) == 1, f"{module}/CMakeLists.txt must call slicerMacroBuildScriptedModule once for itself"
+    for other in (c for c in calls if c is not own[0]):
+        name = other[other.index("NAME") + 1]
+        assert (ROOT / module / f"{name}.py").is_file() and other[other.index("SCRIPTS") + 1] == f"{name}.py"
+        assert "RESOURCES" not in other, f"{name}: its resources are installed by the {module} call"
     sections: dict[str, list[str]] = {}
     current = None
-    for token in calls[0]:
+    for token in own[0]:
         if token in {"NAME", "SCRIPTS", "RESOURCES", "WITH_GENERIC_TESTS", "WITH_SUBDIR", "VERBOSE"}:
             current = token
             sections.setdefault(token, [])

@@ -420,6 +420,12 @@ def _region(pixels: np.ndarray, rect) -> np.ndarray:
     return pixels[y:y + h, x:x + w]
 
 
+def _centre(pixels: np.ndarray, rect) -> np.ndarray:
+    """The middle half (in x and y) of an element's region (clear of headers, footers and colour bars)."""
+    x, y, w, h = (int(round(v)) for v in rect)
+    return pixels[y + h // 4: y + 3 * h // 4, x + w // 4: x + 3 * w // 4]
+
+
 def _dose_blend_pixels(region: np.ndarray, opacity: float = 0.5, tolerance: float = 14.0) -> np.ndarray:
     """Index into the dose colour map of each pixel that is a dose colour blended over grey, else -1.
 
@@ -465,7 +471,7 @@ def test_browser_shows_outlines_dose_and_dvh(request, tmp_path):
         pixels = pixels_of(png)
         region = _region(pixels, rects["view-axial"])
         return bool(_colour_mask(region, LIVER_RGB, 25).sum() > 30 and (_dose_blend_pixels(region) >= 0).sum() > 200
-                    and _region(pixels, rects["view-3d"]).std() > 10)
+                    and _centre(pixels, rects["view-3d"]).std() > 10)
 
     png, rects = asyncio.run(_devtools_screenshots(browser, url, ready))
     (tmp_path / "viewer.png").write_bytes(png)
@@ -492,8 +498,10 @@ def test_browser_shows_outlines_dose_and_dvh(request, tmp_path):
     assert rects["dvh"] is not None and rects["dvh"][2] > 100
     dvh = _region(pixels, rects["dvh"])
     assert _colour_mask(dvh, LIVER_RGB, 20).sum() > 20, "DVH liver curve not in the liver colour"
-    view_3d = _region(pixels, rects["view-3d"])
+    view_3d = _centre(pixels, rects["view-3d"])  # the liver surface, lit: shades of the liver colour
     assert view_3d.std() > 10, "3D view is blank"
+    reddish = (view_3d[..., 0].astype(int) - view_3d[..., 2]) > 30
+    assert reddish.mean() > 0.2, "no liver-coloured surface in the middle of the 3D view"
 
 
 def test_server_page_and_ctrl_c(viewer_server):

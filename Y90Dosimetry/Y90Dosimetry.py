@@ -1,4 +1,3 @@
-import os
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -19,6 +18,7 @@ from slicer.util import VTKObservationMixin
 
 from HCCInterventionalAILib.slicer_helpers import (
     SegmentRolePickers,
+    WorkerPoller,
     cancellable,
     ensure_python_requirements,
     enum_labels,
@@ -82,17 +82,11 @@ PerkLab, and Steve Pieper, Isomics, Inc.).
 
 
 def parseDateTime(text: str, what: str):
-    """``datetime`` from ISO text ("2026-03-01 10:30"); None for empty text.
-
-    Raises:
-        ValueError: text that is not an ISO date and time.
-    """
+    """``datetime`` from ISO text ("2026-03-01 10:30"); None for empty text; ValueError for other text."""
     from datetime import datetime
 
-    if text is None or not str(text).strip():
-        return None
-    if isinstance(text, datetime):
-        return text
+    if isinstance(text, datetime) or not str(text or "").strip():
+        return text or None
     try:
         return datetime.fromisoformat(str(text).strip())
     except ValueError as error:
@@ -181,6 +175,7 @@ class Y90DosimetryParameterNode:
     treatmentDateTime, calibrationDateTime, residualPercent - vial ordering with decay.
     overrideLungShunt, lungShuntPercent, previousLungDoseGy, doseConstant, voxelDosimetry - advanced.
     exportRtDose, rtDoseFolder - DICOM RT Dose export.
+    runInWorker - compute in a worker process (the GUI stays responsive); off: in Slicer's process.
     """
 
     activityVolume: vtkMRMLScalarVolumeNode
@@ -214,6 +209,7 @@ class Y90DosimetryParameterNode:
     allowMisregistration: bool = False
     exportRtDose: bool = False
     rtDoseFolder: Path
+    runInWorker: bool = True
 
 
 #
@@ -233,8 +229,9 @@ class Y90DosimetryWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.logic = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
-        self._cancelToken = None
+        self._cancelToken = None  # the running computation's CancelToken, or its worker (both have cancel())
         self._segmentPickers = None
+        self._worker = None  # WorkerPoller of the plan running in a worker process
 
     def setup(self) -> None:
         """Called when the user opens the module the first time and the widget is initialized."""
@@ -265,6 +262,8 @@ class Y90DosimetryWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def cleanup(self) -> None:
         """Called when the application closes and the module widget is destroyed."""
+        if self._worker is not None:
+            self._worker.stop()
         if self._cancelToken is not None:
             self._cancelToken.cancel()
         self.removeObservers()
@@ -360,25 +359,43 @@ class Y90DosimetryWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._cancelToken.cancel()
             self.ui.statusLabel.text = _("Cancelling...")
             return
+        p = self._parameterNode
+        toScene = {"ctVolumeNode": p.ctVolume, "delivered": p.activityImage != ActivityImage.MAA_SPECT,
+                   "rtDoseFolder": str(p.rtDoseFolder) if p.exportRtDose else None}
+        segments = {"liver": p.liverSegmentId, "tumours": p.tumourSegmentId, "lungs": p.lungSegmentId,
+                    "perfused": p.perfusedSegmentId}
+        progressCallback = progress_to_widgets(self.ui.progressBar, self.ui.statusLabel)
         with slicer.util.tryWithErrorDisplay(_("Y-90 planning failed."), waitCursor=True):
             self.logic.installRequirements()
-            p = self._parameterNode
+            request = self.logic.requestFromParameterNode(p)
+            if p.runInWorker:
+                self._startWorker(p, request, segments, toScene, progressCallback)
+                return
             with cancellable(self.ui.statusLabel, self._setRunning) as cancelToken:
-                outputs = self.logic.plan(
-                    p.activityVolume, p.segmentation, self.logic.requestFromParameterNode(p),
-                    ctVolumeNode=p.ctVolume,
-                    segments={"liver": p.liverSegmentId, "tumours": p.tumourSegmentId, "lungs": p.lungSegmentId,
-                              "perfused": p.perfusedSegmentId},
-                    delivered=p.activityImage != ActivityImage.MAA_SPECT,
-                    rtDoseFolder=str(p.rtDoseFolder) if p.exportRtDose else None,
-                    progressCallback=progress_to_widgets(self.ui.progressBar, self.ui.statusLabel),
-                    cancelToken=cancelToken,
-                )
-                self.ui.resultsLabel.text = self.logic.summaryHtml(outputs)
-                self.ui.statusLabel.text = _("Done: new dose volume, tables and DVH chart in the scene.")
+                outputs = self.logic.plan(p.activityVolume, p.segmentation, request, segments=segments,
+                                          progressCallback=progressCallback, cancelToken=cancelToken, **toScene)
+                self._showDone(outputs)
+
+    def _showDone(self, outputs: dict) -> None:
+        self.ui.resultsLabel.text = self.logic.summaryHtml(outputs)
+        self.ui.statusLabel.text = _("Done: new dose volume, tables and DVH chart in the scene.")
+
+    def _startWorker(self, p, request, segments, toScene, progressCallback) -> None:
+        """Start the plan in a worker process, followed from a QTimer (Apply turns into Cancel)."""
+        self.ui.statusLabel.text = _("Starting the worker process...")
+        activityVolumeNode, segmentationNode = p.activityVolume, p.segmentation
+        runner = self.logic.planInBackground(activityVolumeNode, segmentationNode, request, segments=segments,
+                                             ctVolumeNode=toScene["ctVolumeNode"], progressCallback=progressCallback)
+
+        def load(runner) -> None:
+            with slicer.util.tryWithErrorDisplay(_("Reading the Y-90 plan failed."), waitCursor=True):
+                self._showDone(self.logic.loadBackgroundResult(runner, activityVolumeNode,
+                                                               segmentationNode=segmentationNode, **toScene))
+
+        self._worker = WorkerPoller(runner, self.ui.statusLabel, self._setRunning, load)
 
     def _setRunning(self, cancelToken) -> None:
-        """The cancel token of the computation now running (the button turns into Cancel), None when it ends."""
+        """The cancel token (or worker) of the computation now running (Apply turns into Cancel), None at its end."""
         self._cancelToken = cancelToken
         running = cancelToken is not None
         self.ui.applyButton.text = _("Cancel") if running else _("Plan and compute dose")
@@ -449,14 +466,9 @@ class Y90DosimetryLogic(ScriptedLoadableModuleLogic):
     @staticmethod
     def segmentRoles(segmentationNode, segments) -> dict:
         """Segment names for the roles given as segment IDs or names ("" or None: detect from names)."""
-        roles = {}
-        for role, segment in (segments or {}).items():
-            if not segment:
-                continue
-            vtkSegment = segmentationNode.GetSegmentation().GetSegment(segment)
-            name = vtkSegment.GetName() if vtkSegment is not None else str(segment)
-            roles[role] = [name] if role in ("tumours", "lungs") else name
-        return roles
+        from Y90DosimetryLib.to_scene import segment_roles
+
+        return segment_roles(segmentationNode, segments)
 
     def plan(self, activityVolumeNode, segmentationNode, request=None, *, ctVolumeNode=None, segments=None,
              delivered: bool = False, rtDoseFolder=None, progressCallback=None, cancelToken=None, show: bool = True,
@@ -483,26 +495,69 @@ class Y90DosimetryLogic(ScriptedLoadableModuleLogic):
             None, "rtDosePath": str or None}``.
         """
         from HCCInterventionalAILib.progress import Progress
-        from HCCInterventionalAILib.scene import node_to_segmentation, node_to_volume, set_slice_view_layers
-        from Y90DosimetryLib import PlanRequest, plan_treatment
-        from Y90DosimetryLib.to_scene import result_to_scene
+        from Y90DosimetryLib import plan_treatment
+
+        progress = Progress(progressCallback, cancelToken)
+        progress.update(0.0, _("Reading the images"))
+        request, activity, segmentation, ct = self._prepare(activityVolumeNode, segmentationNode, ctVolumeNode,
+                                                            request, segments, options)
+        result = plan_treatment(activity, segmentation, request, ct=ct, progress=progress.sub(0.1, 0.9))
+        progress.check()
+
+        progress.update(0.9, _("Writing the results"))
+        outputs = self._toScene(result, activityVolumeNode, ctVolumeNode, segmentation, delivered, rtDoseFolder, show)
+        progress.update(1.0, _("Done"))
+        return outputs
+
+    def _prepare(self, activityVolumeNode, segmentationNode, ctVolumeNode, request, segments, options) -> tuple:
+        """The checked request, then the activity, segmentation and CT nodes as library objects."""
+        from Y90DosimetryLib import PlanRequest
+        from Y90DosimetryLib.to_scene import nodes_to_inputs
 
         if activityVolumeNode is None or segmentationNode is None:
             raise ValueError(_("Select the activity image and the segmentation."))
         roles = self.segmentRoles(segmentationNode, segments)
         request = (request or PlanRequest()).replace(**options, **({"roles": roles} if roles else {}))
+        return (request, *nodes_to_inputs(activityVolumeNode, segmentationNode, ctVolumeNode))
 
-        progress = Progress(progressCallback, cancelToken)
-        progress.update(0.0, _("Reading the images"))
-        activity = node_to_volume(activityVolumeNode)
-        ct = node_to_volume(ctVolumeNode) if ctVolumeNode is not None else None
-        segmentation = node_to_segmentation(segmentationNode)
-        result = plan_treatment(activity, segmentation, request, ct=ct, progress=progress.sub(0.1, 0.9))
-        progress.check()
+    def planInBackground(self, activityVolumeNode, segmentationNode, request=None, *, ctVolumeNode=None,
+                         segments=None, log=None, progressCallback=None, pythonExecutable=None, **options):
+        """:meth:`plan` in a worker process (``PythonSlicer -m Y90DosimetryLib.worker``; ``sys.executable`` outside
+        Slicer) on the inputs written to a temporary folder; bad inputs fail before it starts. Returns the started
+        ``Y90DosimetryLib.worker.PlanWorker`` (a ``ProcessRunner``: ``poll()`` it from a timer or ``run()`` it,
+        then :meth:`loadBackgroundResult`; ``cancel()`` ends its process tree and removes the folder)."""
+        from Y90DosimetryLib.worker import start_plan_worker
 
-        progress.update(0.9, _("Writing the results"))
+        request, activity, segmentation, ct = self._prepare(activityVolumeNode, segmentationNode, ctVolumeNode,
+                                                            request, segments, options)
+        return start_plan_worker(activity, segmentation, request, ct=ct, python=pythonExecutable, log=log,
+                                 progress=progressCallback)
+
+    def loadBackgroundResult(self, folder, activityVolumeNode, *, segmentationNode=None, ctVolumeNode=None,
+                             delivered: bool = False, rtDoseFolder=None, show: bool = True) -> dict:
+        """Read a finished worker's outputs (its ``PlanWorker``, or the output folder) into NEW nodes, as
+        :meth:`plan` returns them (``outputs["result"]`` is a ``Y90DosimetryLib.worker.PlanFolderResult``);
+        the worker's temporary folder is removed afterwards."""
+        from Y90DosimetryLib.to_scene import segment_colors_of_node
+        from Y90DosimetryLib.worker import read_plan_folder, remove_work_folder
+
+        folder = Path(getattr(folder, "output", folder))
+        try:
+            result = read_plan_folder(folder)
+            return self._toScene(result, activityVolumeNode, ctVolumeNode, None, delivered, rtDoseFolder, show,
+                                 segment_colors_of_node(segmentationNode))
+        finally:
+            remove_work_folder(folder.parent)  # only a worker's temporary folder (it holds a marker file)
+
+    def _toScene(self, result, activityVolumeNode, ctVolumeNode, segmentation, delivered, rtDoseFolder, show,
+                 colors=None) -> dict:
+        """The result as new nodes (``Y90DosimetryLib.to_scene.result_to_scene``), RT Dose export, layout."""
+        from HCCInterventionalAILib.scene import set_slice_view_layers
+        from Y90DosimetryLib.to_scene import result_to_scene
+
         outputs = {"result": result, **result_to_scene(slicer.mrmlScene, result, activityVolumeNode.GetName(),
-                                                       delivered=delivered, segmentation=segmentation)}
+                                                       delivered=delivered, segmentation=segmentation,
+                                                       segment_colors=colors)}
         outputs["rtDosePath"] = None
         if rtDoseFolder and result.dose is not None:
             outputs["rtDosePath"] = self.exportRtDose(result.dose, rtDoseFolder, activityVolumeNode.GetName(),
@@ -513,7 +568,6 @@ class Y90DosimetryLogic(ScriptedLoadableModuleLogic):
                 set_slice_view_layers(slicer.mrmlScene, background=background, foreground=outputs["dose"],
                                       foreground_opacity=0.5)
             self.showResults(outputs)
-        progress.update(1.0, _("Done"))
         return outputs
 
     def showResults(self, outputs: dict) -> None:
@@ -521,19 +575,10 @@ class Y90DosimetryLogic(ScriptedLoadableModuleLogic):
         show_in_layout(table_node=outputs.get("planTable"), chart_node=outputs.get("dvhChart"))
 
     def exportRtDose(self, dose, folder: str, baseName: str, delivered: bool = False) -> str:
-        """Write a dose ``Volume`` (Gy) as a DICOM RT Dose file into ``folder``; returns the file path.
+        """Write a dose ``Volume`` (Gy) as DICOM RT Dose (summation PLAN, or RECORD when delivered) into ``folder``."""
+        from Y90DosimetryLib.to_scene import export_rtdose
 
-        The summation type is PLAN for a predicted (MAA) dose and RECORD for a delivered (Y-90) dose.
-        """
-        import re
-
-        from Y90DosimetryLib import write_rtdose
-
-        os.makedirs(folder, exist_ok=True)
-        fileName = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{baseName}_Y90_RTDOSE").strip("_") + ".dcm"
-        path = write_rtdose(dose, os.path.join(folder, fileName),
-                            dose_summation_type="RECORD" if delivered else "PLAN")
-        return str(path)
+        return str(export_rtdose(dose, folder, baseName, delivered=delivered))
 
     def summaryHtml(self, outputs: dict) -> str:
         """Short HTML summary of a :meth:`plan` result: activity, LSF, doses, vial, warnings."""

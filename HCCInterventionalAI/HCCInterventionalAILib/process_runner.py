@@ -19,6 +19,12 @@ and the group receives SIGTERM, then SIGKILL after ``grace_s``; on Windows ``psu
 installed, else ``taskkill /T /F /PID`` (which also ends the children). A worker that writes through
 ``atomic_output`` leaves nothing under the final output name when it is cancelled or killed.
 
+Worker modules (``Y90DosimetryLib.worker``, ``HCCInterventionalAILib.models.worker``) share the rest:
+:func:`run_worker` (worker side: progress lines, SIGTERM handling, user errors as one ``error:`` line on stderr
+and exit code :data:`EXIT_USER_ERROR`, cancellation as :data:`EXIT_CANCELLED`) and :func:`start_worker` (module
+side: a :class:`WorkerRunner` on a temporary work folder from :func:`make_work_folder`, run by
+:func:`worker_python`, which :func:`remove_work_folder` deletes on cancel or failure).
+
 Example:
     >>> runner = ProcessRunner([sys.executable, "-c", "print('hello')"], log=print)  # doctest: +SKIP
     >>> runner.run()  # doctest: +SKIP
@@ -30,27 +36,39 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import IO, TextIO
+from pathlib import Path
+from typing import IO, Any, TextIO
 
 from .progress import Cancelled, CancelToken, Progress, ProgressCallback
 
 __all__ = [
+    "EXIT_CANCELLED",
+    "EXIT_USER_ERROR",
     "PROGRESS_PREFIX",
     "ProcessResult",
     "ProcessRunner",
+    "WORK_FOLDER_MARKER",
+    "WorkerRunner",
     "format_progress_line",
     "install_termination_handler",
     "kill_process_tree",
+    "make_work_folder",
     "parse_progress_line",
+    "remove_work_folder",
     "run_process",
+    "run_worker",
+    "start_worker",
     "worker_progress",
+    "worker_python",
 ]
 
 PROGRESS_PREFIX = "HCCAI-PROGRESS"
@@ -338,3 +356,118 @@ def run_process(
                 reporter.callback(reporter.start + (reporter.end - reporter.start) * fraction, message)
 
     return ProcessRunner(command, log=log, progress=callback, **options).run(token=token)
+
+
+# -- shared by the worker modules -------------------------------------------------------------------------------
+#: Exit code of a worker whose input was refused (one ``error:`` line on stderr).
+EXIT_USER_ERROR = 2
+#: Exit code of a worker that was cancelled (SIGTERM) before it finished; it wrote nothing.
+EXIT_CANCELLED = 3
+#: File that marks a temporary work folder made by :func:`make_work_folder` (only such folders are removed).
+WORK_FOLDER_MARKER = ".hccai-worker"
+
+
+def run_worker(work: Callable[[Progress], str | None],
+               user_errors: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError)) -> int:
+    """Worker side: run ``work`` with a protocol :class:`Progress` and turn its outcome into an exit code.
+
+    SIGTERM raises :class:`Cancelled` in ``work`` (:func:`install_termination_handler`), so outputs written
+    through ``atomic_output``/``atomic_file`` are removed.
+
+    Args:
+        work: called with the :func:`worker_progress`; returns a closing message for stdout (or None).
+        user_errors: exceptions reported as one ``error: <message>`` line on stderr, without a traceback.
+
+    Returns:
+        0 when done, :data:`EXIT_USER_ERROR` for a user error, :data:`EXIT_CANCELLED` when cancelled.
+    """
+    install_termination_handler()
+    try:
+        message = work(worker_progress())
+    except Cancelled:
+        print("Cancelled; no output was written.", file=sys.stderr, flush=True)
+        return EXIT_CANCELLED
+    except user_errors as error:
+        text = " ".join(str(error).split()) or type(error).__name__
+        print(f"error: {text}", file=sys.stderr, flush=True)
+        return EXIT_USER_ERROR
+    if message:
+        print(message, flush=True)
+    return 0
+
+
+def make_work_folder(prefix: str) -> Path:
+    """A new temporary folder (``<tmp>/<prefix>XXXX``) marked for :func:`remove_work_folder`."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    (folder / WORK_FOLDER_MARKER).write_text("temporary folder of an HCC Interventional AI worker\n", encoding="utf-8")
+    return folder
+
+
+def remove_work_folder(folder: str | os.PathLike | None) -> None:
+    """Remove a work folder made by :func:`make_work_folder` (a folder without the marker is left alone)."""
+    if folder is not None and (Path(folder) / WORK_FOLDER_MARKER).is_file():
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+class WorkerRunner(ProcessRunner):
+    """A :class:`ProcessRunner` on a temporary work folder ``folder`` (inputs, and the worker's ``output`` once
+    it succeeded). Cancel, or a worker that fails, removes ``folder``; after success the caller reads
+    ``output`` and then calls :func:`remove_work_folder`."""
+
+    def __init__(self, command: Sequence[str], folder: Path, output: Path, **options: Any) -> None:
+        super().__init__(command, cwd=folder, **options)
+        self.folder = folder
+        self.output = output
+
+    def cancel(self) -> None:
+        super().cancel()
+        remove_work_folder(self.folder)
+
+    def poll(self) -> int | None:
+        code = super().poll()
+        if code not in (None, 0):
+            remove_work_folder(self.folder)
+        return code
+
+
+def worker_python(explicit: str | None = None) -> str:
+    """The Python that runs workers: ``explicit``, else Slicer's ``PythonSlicer`` (beside the running executable
+    or on the PATH), else ``sys.executable``."""
+    if explicit:
+        return str(explicit)
+    for name in ("PythonSlicer", "PythonSlicer.exe"):
+        beside = Path(sys.executable).with_name(name)
+        if beside.is_file():
+            return str(beside)
+    return shutil.which("PythonSlicer") or sys.executable
+
+
+def start_worker(module: str, arguments: Sequence[str | os.PathLike], folder: Path, output: Path, *,
+                 packages: Sequence[str] = ("HCCInterventionalAILib",), python: str | None = None,
+                 log: LogCallback | None = None, progress: ProgressCallback | None = None,
+                 start: bool = True) -> WorkerRunner:
+    """Module side: run ``python -m module arguments`` on a work folder of :func:`make_work_folder`.
+
+    The folders holding ``packages`` go first on the worker's ``PYTHONPATH`` (``PythonSlicer`` does not know
+    the module folders that Slicer adds to its own path).
+
+    Args:
+        module: the worker module, e.g. ``"HCCInterventionalAILib.models.worker"``.
+        arguments: its command-line arguments.
+        folder: the work folder (the worker's current folder; removed on cancel or failure).
+        output: the file or folder the worker writes (inside ``folder``).
+        packages: importable top-level packages the worker needs.
+        python: the Python to run (:func:`worker_python` chooses when None).
+        log, progress: callbacks of the :class:`ProcessRunner`.
+        start: start the process (else the caller calls ``start()`` or ``run()``).
+
+    Returns:
+        The :class:`WorkerRunner`.
+    """
+    import importlib
+
+    paths = [str(Path(importlib.import_module(name).__file__).resolve().parents[1]) for name in packages]
+    python_path = os.pathsep.join(dict.fromkeys([*paths, *filter(None, [os.environ.get("PYTHONPATH")])]))
+    command = [worker_python(python), "-m", module, *map(str, arguments)]
+    runner = WorkerRunner(command, folder, output, log=log, progress=progress, env={"PYTHONPATH": python_path})
+    return runner.start() if start else runner

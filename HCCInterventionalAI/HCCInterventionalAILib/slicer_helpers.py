@@ -36,6 +36,7 @@ __all__ = [
     "NEVER_PIP_INSTALL",
     "RequirementsDeclinedError",
     "SegmentRolePickers",
+    "WorkerPoller",
     "cancellable",
     "ensure_pyradiomics",
     "ensure_python_requirements",
@@ -47,6 +48,7 @@ __all__ = [
     "read_requirements",
     "reload_libraries",
     "show_in_layout",
+    "show_segmentation_in_3d",
 ]
 
 EnumT = TypeVar("EnumT", bound=Enum)
@@ -295,6 +297,66 @@ def cancellable(status_label: Any, set_running: Callable[[CancelToken | None], N
         set_running(None)
 
 
+class WorkerPoller:
+    """Follow a worker process (a started :class:`~.process_runner.ProcessRunner`) from a ``qt.QTimer`` in the GUI
+    thread: its progress and log lines reach the widgets while Slicer stays responsive, and ``on_success`` is
+    called once it has ended well.
+
+    ``set_running`` is called with the runner (the widget turns its button into Cancel, which calls
+    ``runner.cancel()``) and with None when the worker has ended. ``status_label`` shows the last log line as
+    tooltip, the cancellation, or the worker's last error line.
+
+    Args:
+        runner: the started worker (its ``progress`` callback is typically :func:`progress_to_widgets`).
+        status_label: the module's status label.
+        set_running: the widget's ``_setRunning(runner or None)``.
+        on_success: called with the runner after a zero exit code (reads the outputs into the scene).
+        interval_ms: polling interval.
+    """
+
+    def __init__(self, runner: Any, status_label: Any, set_running: Callable[[Any], None],
+                 on_success: Callable[[Any], None], interval_ms: int = 100) -> None:
+        import qt
+
+        self.runner, self.status_label, self.set_running, self.on_success = runner, status_label, set_running, on_success
+        self.lines: list[str] = []
+        forward = runner.log
+        runner.log = lambda line: (self.lines.append(line), self._show_log(), forward and forward(line))
+        set_running(runner)
+        self.timer = qt.QTimer()
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(self.poll)
+        self.timer.start()
+
+    def _show_log(self) -> None:
+        self.status_label.toolTip = "\n".join(self.lines[-20:])
+
+    def stop(self) -> None:
+        """Stop polling (the widget is destroyed); the worker is cancelled if it still runs."""
+        self.timer.stop()
+        if self.runner.process is not None and self.runner.process.poll() is None:
+            self.runner.cancel()
+
+    def poll(self) -> int | None:
+        """Forward the worker's lines; when it has ended, stop the timer and report. Returns its exit code."""
+        from slicer.i18n import tr as _
+
+        code = self.runner.poll()
+        if code is None:
+            return None
+        self.timer.stop()
+        self.set_running(None)
+        if self.runner.cancelled:
+            self.status_label.text = _("Cancelled; nothing was added to the scene.")
+        elif code != 0:
+            error = next((line for line in reversed(self.lines) if line.strip()), _("no message"))
+            self.status_label.text = _("The worker process failed (exit code {code}): {error}").format(
+                code=code, error=error.removeprefix("[stderr] "))
+        else:
+            self.on_success(self.runner)
+        return code
+
+
 def layout_manager() -> Any:
     """Slicer's layout manager, or None without the application (headless MRML) or its main window."""
     import slicer
@@ -325,6 +387,19 @@ def show_in_layout(table_node: Any = None, chart_node: Any = None) -> None:
         application_logic.PropagateTableSelection()
     if chart_node is not None:
         slicer.modules.plots.logic().ShowChartInLayout(chart_node)
+
+
+def show_segmentation_in_3d(segmentation_node: Any) -> None:
+    """Show a segmentation in the slice views and, as closed surfaces, in the 3D view (its focal point reset when
+    the application has a 3D view)."""
+    segmentation_node.CreateDefaultDisplayNodes()
+    segmentation_node.CreateClosedSurfaceRepresentation()
+    display_node = segmentation_node.GetDisplayNode()
+    display_node.SetVisibility(True)
+    display_node.SetVisibility3D(True)
+    manager = layout_manager()
+    if manager is not None and manager.threeDViewCount:
+        manager.threeDWidget(0).threeDView().resetFocalPoint()
 
 
 def enum_labels(labels: Callable[[], Mapping[str, str]]) -> Callable[[type[EnumT]], type[EnumT]]:

@@ -148,3 +148,37 @@ class PlanRequest:
             return values
         return {k: (v.isoformat() if isinstance(v, datetime) else dict(v) if isinstance(v, Mapping) else v)
                 for k, v in values.items()}
+
+    def to_json(self, **kwargs: Any) -> str:
+        """The request as JSON text (dates and times as ISO 8601 text); :meth:`from_json` reads it back."""
+        import json
+
+        return json.dumps(self.to_dict(), **kwargs)
+
+    @classmethod
+    def from_json(cls, text: str) -> PlanRequest:
+        """A request from :meth:`to_json` text: ISO dates and times become ``datetime`` again.
+
+        Raises:
+            Y90InputError: text that is not a JSON object, an unknown option, or a date that is not ISO text.
+        """
+        import json
+
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise Y90InputError(f"The plan request is not valid JSON: {error}") from error
+        if not isinstance(values, dict):
+            raise Y90InputError("The plan request must be a JSON object of plan options")
+        for name in _DATETIME_FIELDS:
+            value = values.get(name)
+            if isinstance(value, str):
+                try:
+                    values[name] = datetime.fromisoformat(value)
+                except ValueError as error:
+                    raise Y90InputError(f"Plan option {name} must be an ISO date and time, got {value!r}") from error
+        return cls.from_mapping(values)
+
+
+#: Fields that hold a ``datetime`` (``calibration`` may also be hours, a number).
+_DATETIME_FIELDS = ("injection_time", "image_time", "calibration", "treatment")

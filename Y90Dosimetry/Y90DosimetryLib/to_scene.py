@@ -3,6 +3,7 @@ logic and by the demo (MRML is imported lazily through :mod:`HCCInterventionalAI
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -10,10 +11,56 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .planning import DosimetryResult
 
-__all__ = ["RESULT_ATTRIBUTE", "result_to_scene"]
+__all__ = ["RESULT_ATTRIBUTE", "export_rtdose", "nodes_to_inputs", "result_to_scene", "segment_colors_of_node",
+           "segment_roles"]
 
 #: Node attribute that says which part of a Y-90 result a node holds (plan, warnings, statistics, dose, dvh).
 RESULT_ATTRIBUTE = "Y90Dosimetry.Result"
+
+
+def nodes_to_inputs(activity_node: Any, segmentation_node: Any, ct_node: Any = None) -> tuple[Any, Any, Any]:
+    """The activity volume, segmentation and CT (None without ``ct_node``) of scene nodes, as library objects
+    (:func:`HCCInterventionalAILib.scene.node_to_volume` / ``node_to_segmentation``; the nodes are not modified)."""
+    from HCCInterventionalAILib.scene import node_to_segmentation, node_to_volume
+
+    ct = node_to_volume(ct_node) if ct_node is not None else None
+    return node_to_volume(activity_node), node_to_segmentation(segmentation_node), ct
+
+
+def segment_roles(segmentation_node: Any, segments: dict[str, str] | None) -> dict[str, Any]:
+    """Segment names for the roles ("liver", "tumours", "lungs", "perfused") given as segment IDs or names of a
+    ``vtkMRMLSegmentationNode`` ("" or None: left to detection from names); tumours and lungs as lists."""
+    roles: dict[str, Any] = {}
+    for role, segment in (segments or {}).items():
+        if not segment:
+            continue
+        vtk_segment = segmentation_node.GetSegmentation().GetSegment(segment)
+        name = vtk_segment.GetName() if vtk_segment is not None else str(segment)
+        roles[role] = [name] if role in ("tumours", "lungs") else name
+    return roles
+
+
+def export_rtdose(dose: Any, folder: str | Path, base_name: str, *, delivered: bool = False) -> Path:
+    """Write a dose ``Volume`` (Gy) as ``<base name>_Y90_RTDOSE.dcm`` (DICOM RT Dose) into ``folder`` (created).
+
+    The summation type is PLAN for a predicted (MAA) dose and RECORD for a delivered (Y-90) dose.
+    """
+    import re
+
+    from .rtdose import write_rtdose
+
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    file_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{base_name}_Y90_RTDOSE").strip("_") + ".dcm"
+    return Path(write_rtdose(dose, Path(folder) / file_name, dose_summation_type="RECORD" if delivered else "PLAN"))
+
+
+def segment_colors_of_node(segmentation_node: Any) -> dict[str, tuple[float, float, float]] | None:
+    """Segment name → RGB (0–1) of a ``vtkMRMLSegmentationNode`` (None for None), to colour DVH curves."""
+    if segmentation_node is None:
+        return None
+    segmentation = segmentation_node.GetSegmentation()
+    segments = [segmentation.GetNthSegment(i) for i in range(segmentation.GetNumberOfSegments())]
+    return {segment.GetName(): tuple(segment.GetColor()) for segment in segments}
 
 
 def result_to_scene(scene: Any, result: DosimetryResult, base_name: str, *, delivered: bool = False,
@@ -23,7 +70,8 @@ def result_to_scene(scene: Any, result: DosimetryResult, base_name: str, *, deli
 
     Args:
         scene: the MRML scene.
-        result: the plan.
+        result: the plan (a :class:`.planning.DosimetryResult`, or a :class:`.worker.PlanFolderResult` read back
+            from a worker's output folder: the same attributes).
         base_name: prefix of the node names (e.g. the activity image's name).
         delivered: the dose is a delivered (post-treatment) dose rather than a predicted one (names the nodes).
         segment_colors: DVH curve colour per structure (as the segments show them in Slicer); taken from

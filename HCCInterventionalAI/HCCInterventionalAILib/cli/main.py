@@ -208,6 +208,19 @@ def models_fetch(
     typer.echo(f"Verified and cached: {path}")
 
 
+@models_app.command("import")
+def models_import(
+    source: Annotated[Path, typer.Argument(help="Folder, file or ZIP holding the model's files (downloaded elsewhere).")],
+    card: Annotated[Path, typer.Option(help="The model card (JSON/YAML) naming the files and their checksums.")],
+) -> None:
+    """Import weights downloaded elsewhere: verify them against the card, cache them, register the card (offline)."""
+    from ..models.importing import import_model
+
+    with user_errors():
+        imported = import_model(source, card)
+    typer.echo(f"Imported and verified: {imported.key} (card {imported.source})")
+
+
 @models_app.command("device")
 def models_device(preference: Annotated[str, typer.Argument(help="auto, cpu, cuda, cuda:N or mps.")] = "auto") -> None:
     """Show which device networks would run on, and why."""

@@ -86,6 +86,13 @@ class ModelFile:
     size: int | None = None
     archive: str | None = None
     extract_to: str | None = None
+    digest_algorithm: str = "sha256"
+    digest: str = ""
+
+    @property
+    def publisher_digest(self) -> tuple[str, str]:
+        """(algorithm, hex value) the publisher gave: the card's ``digest``, else its SHA-256."""
+        return (self.digest_algorithm, self.digest) if self.digest else ("sha256", self.sha256)
 
     @property
     def target_name(self) -> str:
@@ -223,6 +230,7 @@ class ModelCard:
     licence_url: str | None = None
     limitations: str = ""
     reported_accuracy: tuple[Mapping[str, Any], ...] = ()
+    algorithm: str | None = None
     source: Path | None = field(default=None, compare=False)
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -234,7 +242,9 @@ class ModelCard:
     @property
     def weights_path(self) -> str:
         """Path of the model file inside the model's cache folder."""
-        return self.weights or self.files[0].target_name
+        if self.weights or not self.files:
+            return self.weights or ""
+        return self.files[0].target_name
 
     def file_url(self, model_file: ModelFile) -> str:
         """The file's absolute URL; a relative URL is resolved against the card's folder."""
@@ -314,6 +324,10 @@ def _field_path(parts: Any) -> str:
 def _describe(error: Any) -> tuple[str, str]:
     """(field, message) for one jsonschema error; a missing property is named itself."""
     location = list(error.absolute_path)
+    if error.validator == "anyOf" and all(set(option) == {"required"} for option in error.validator_value):
+        first, *others = [option["required"][0] for option in error.validator_value]
+        alternatives = " or ".join(f"'{name}'" for name in others)
+        return _field_path([*location, first]), f"is required but missing (or give {alternatives})"
     if error.validator == "required":
         missing = re.match(r"^'(.+)' is a required property$", error.message)
         if missing:
@@ -374,8 +388,9 @@ def _build(data: Mapping[str, Any], source: Path | None) -> ModelCard:
         task=data["task"],
         format=data["format"],
         files=tuple(
-            ModelFile(f["url"], f["sha256"].lower(), f["filename"], f.get("size"), f.get("archive"),
-                      f.get("extract_to"))
+            ModelFile(f["url"], f.get("sha256", "").lower(), f["filename"], f.get("size"), f.get("archive"),
+                      f.get("extract_to"), f.get("digest", {}).get("algorithm", "sha256"),
+                      f.get("digest", {}).get("value", "").lower())
             for f in data["files"]
         ),
         input=input_spec,
@@ -394,6 +409,7 @@ def _build(data: Mapping[str, Any], source: Path | None) -> ModelCard:
         description=data.get("description", ""),
         limitations=data.get("limitations", ""),
         reported_accuracy=tuple(data.get("reported_accuracy", ())),
+        algorithm=data.get("algorithm"),
         source=source,
         raw=dict(data),
     )
@@ -417,7 +433,7 @@ def _consistency_problems(card: ModelCard) -> list[tuple[str, str]]:
     for index, name in enumerate(targets):
         if name in targets[:index]:
             problems.append((f"files[{index}].filename", f"'{name}' is used by two files"))
-    if card.weights is None and card.format != "monai_bundle" and card.files[0].archive is not None:
+    if card.weights is None and card.format != "monai_bundle" and card.files and card.files[0].archive is not None:
         problems.append(("weights", "the first file is an archive: say which file inside it holds the model"))
     if card.output is not None:
         values = [label.value for label in card.output.labels]

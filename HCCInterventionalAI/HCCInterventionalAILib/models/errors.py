@@ -65,10 +65,12 @@ class ChecksumMismatchError(ModelError):
         actual: SHA-256 of what was received.
     """
 
-    def __init__(self, filename: str, url: str, expected: str, actual: str) -> None:
+    def __init__(self, filename: str, url: str, expected: str, actual: str, algorithm: str = "sha256") -> None:
         self.filename, self.url, self.expected, self.actual = filename, url, expected, actual
+        self.algorithm = algorithm
         super().__init__(
-            f"Checksum mismatch for '{filename}' from {url}: expected SHA-256 {expected}, got {actual}. "
+            f"Checksum mismatch for '{filename}' from {url}: expected {algorithm.upper().replace('SHA', 'SHA-')} "
+            f"{expected}, got {actual}. "
             "The file was deleted. The download may be corrupt or the file was changed at the source; "
             "try again, and if it persists, the model card or the source must be fixed."
         )

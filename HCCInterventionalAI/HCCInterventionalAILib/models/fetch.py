@@ -12,6 +12,8 @@ matches is deleted and fetched again.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import shutil
@@ -48,11 +50,51 @@ def model_directory(card: ModelCard, cache_dir: str | Path | None = None) -> Pat
     return Path(cache_dir or default_cache_dir()) / card.id / card.version
 
 
+#: Per model folder: the SHA-256 of files whose card gives only a publisher digest (e.g. SHA-1), recorded after
+#: their first verified fetch so that later checks (and unpacked-archive markers) use SHA-256.
+RECORDED_SHA256 = ".recorded-sha256.json"
+
+
+def _recorded(folder: Path) -> dict[str, str]:
+    try:
+        return json.loads((folder / RECORDED_SHA256).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def recorded_sha256(folder: Path, model_file: ModelFile) -> str:
+    """The file's SHA-256: from the card, else as recorded after its first verified fetch ("" before)."""
+    return model_file.sha256 or _recorded(folder).get(model_file.filename, "")
+
+
+def _record_sha256(folder: Path, model_file: ModelFile, sha256: str) -> None:
+    recorded = _recorded(folder)
+    recorded[model_file.filename] = sha256
+    staging = folder / f"{RECORDED_SHA256}.tmp"
+    staging.write_text(json.dumps(recorded, indent=1), encoding="utf-8")
+    os.replace(staging, folder / RECORDED_SHA256)
+
+
+def _publisher_digest_of(path: Path, model_file: ModelFile, sha256: str) -> str:
+    """The file's digest in the publisher's algorithm (its SHA-256 is already known: no second pass for it)."""
+    algorithm, _ = model_file.publisher_digest
+    if algorithm == "sha256":
+        return sha256
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _is_ready(folder: Path, model_file: ModelFile) -> bool:
+    sha256 = recorded_sha256(folder, model_file)
+    if not sha256:
+        return False
     target = folder / model_file.target_name
     if model_file.archive:
-        return is_unpacked(target, model_file.sha256)
-    return is_marked_verified(target, model_file.sha256)
+        return is_unpacked(target, sha256)
+    return is_marked_verified(target, sha256)
 
 
 def is_fetched(card: ModelCard, cache_dir: str | Path | None = None) -> bool:
@@ -69,7 +111,8 @@ def _folder_lock(folder: Path) -> threading.Lock:
 def _still_intact(folder: Path, model_file: ModelFile) -> bool:
     """Hash a cached file (or an unpacked archive's files) once per process; remove it if it changed."""
     target = folder / model_file.target_name
-    intact = unpacked_files_verified(target) if model_file.archive else verified_in_process(target, model_file.sha256)
+    sha256 = recorded_sha256(folder, model_file)
+    intact = unpacked_files_verified(target) if model_file.archive else verified_in_process(target, sha256)
     if not intact:
         logger.warning("%s no longer matches the SHA-256 recorded when it was verified (it was replaced or "
                        "modified); deleting it and fetching it again", target)
@@ -81,30 +124,45 @@ def _still_intact(folder: Path, model_file: ModelFile) -> bool:
     return intact
 
 
+def _verify(path: Path, model_file: ModelFile, sha256: str) -> bool:
+    """Does the file (whose SHA-256 is ``sha256``) match the card: its SHA-256, else the publisher's digest?"""
+    if model_file.sha256:
+        return sha256 == model_file.sha256
+    return _publisher_digest_of(path, model_file, sha256) == model_file.publisher_digest[1]
+
+
 def _fetch_file(card: ModelCard, model_file: ModelFile, folder: Path, progress: Progress) -> None:
     if _is_ready(folder, model_file) and _still_intact(folder, model_file):
         progress.update(1.0, f"{model_file.target_name}: already in the cache")
         return
     path = folder / model_file.filename
-    if path.is_file() and not is_marked_verified(path, model_file.sha256):
-        if sha256_file(path) == model_file.sha256:  # e.g. copied in by hand
-            mark_verified(path, model_file.sha256)
+    known = recorded_sha256(folder, model_file)
+    if path.is_file() and not (known and is_marked_verified(path, known)):
+        actual = sha256_file(path)
+        if _verify(path, model_file, actual):  # e.g. copied in by hand (hccai models import)
+            mark_verified(path, actual)
+            if not model_file.sha256:
+                _record_sha256(folder, model_file, actual)
         else:
-            logger.warning("Deleting %s: its SHA-256 does not match the card", path)
+            logger.warning("Deleting %s: its checksum does not match the card", path)
             path.unlink()
     if not path.is_file():
         url = card.file_url(model_file)
         logger.info("Downloading %s for model %s from %s", model_file.filename, card.key, url)
         actual = download_file(url, path, size=model_file.size, progress=progress.sub(0.0, 0.9))
         part = part_path(path)
-        if actual != model_file.sha256:
+        if not _verify(part, model_file, actual):
+            algorithm, expected = model_file.publisher_digest
+            received = _publisher_digest_of(part, model_file, actual)
             part.unlink(missing_ok=True)
-            raise ChecksumMismatchError(model_file.filename, url, model_file.sha256, actual)
+            raise ChecksumMismatchError(model_file.filename, url, expected, received, algorithm)
         os.replace(part, path)
-        mark_verified(path, model_file.sha256)
+        mark_verified(path, actual)
+        if not model_file.sha256:
+            _record_sha256(folder, model_file, actual)
     if model_file.archive:
         progress.update(0.95, f"Unpacking {model_file.filename}")
-        unpack_archive(path, model_file.archive, folder / model_file.target_name, model_file.sha256)
+        unpack_archive(path, model_file.archive, folder / model_file.target_name, recorded_sha256(folder, model_file))
         verified_marker(path).unlink(missing_ok=True)
         path.unlink()
     progress.update(1.0, f"{model_file.target_name}: ready")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +90,22 @@ class SegmentationOutput:
         return resample_to_geometry(volume, self.labels.geometry, interpolation="linear")
 
 
+def _segment_classical(card: ModelCard, volumes: list[Volume], progress: Progress) -> SegmentationOutput:
+    """Run a non-learning algorithm named by the card (``module:function`` returning a label array)."""
+    import importlib
+
+    clock = time.perf_counter()
+    module_name, function_name = card.algorithm.split(":")
+    algorithm = getattr(importlib.import_module(module_name), function_name)
+    labels = np.asarray(algorithm(volumes, progress))
+    source = volumes[0]
+    provenance = {"id": card.id, "version": card.version, "format": "classical", "algorithm": card.algorithm}
+    label_volume = Volume(labels, source.geometry, name=f"{source.name} {card.name}", units="label",
+                          metadata={"labels": card.output.names, "model": provenance})
+    return SegmentationOutput(label_volume, card, None, None, provenance,
+                              {"segment": time.perf_counter() - clock})
+
+
 def segment_volume(
     card: ModelCard | str,
     volume: Volume | Sequence[Volume],
@@ -131,8 +147,11 @@ def segment_volume(
     if card.task != "segmentation" or card.output is None:
         raise ValueError(f"Model {card.key} is a {card.task} model, not a segmentation model")
     volumes = [volume] if isinstance(volume, Volume) else list(volume)
-    check_inputs(volumes, card.input)  # before loading (or downloading) anything
     progress = as_progress(progress)
+    if card.format == "classical":  # channels after the first are optional phases; the algorithm checks them
+        check_inputs(volumes[:1], replace(card.input, channels=card.input.channels[:1]))
+        return _segment_classical(card, volumes[: len(card.input.channels)], progress)
+    check_inputs(volumes, card.input)  # before loading (or downloading) anything
     model = model or load_model(card, device=device, cache_dir=cache_dir, progress=progress.sub(0.0, 0.1))
     timings["load"] = time.perf_counter() - clock
 

@@ -204,7 +204,7 @@ def build_app(data: ViewerData, scene: ViewerScene | None = None, *, name: str =
                 v3.VSlider(v_model=("dose_opacity",), min=0, max=1, step=0.05, label="Opacity",
                            density="compact", hide_details=True, style="max-width: 200px;", classes="mx-2")
         with layout.content:
-            with html.Div(style="display: flex; height: calc(100vh - 64px); width: 100%;"):
+            with html.Div(style="display: flex; height: calc(100vh - 64px - 24px); width: 100%;"):
                 with html.Div(style="flex: 0 0 62%; display: grid; grid-template-columns: 1fr 1fr; "
                                     "grid-template-rows: 1fr 1fr; gap: 2px; background: #222;"):
                     if scene is not None:

@@ -1,0 +1,90 @@
+"""Benchmark of the classical (non-learning) liver/tumour segmenter.
+
+Cases: the SYNTHETIC sample patient's portal venous CT resampled to a clinical 512×512×100 grid (0.75 mm
+in-plane, 3 mm slices; target ≤ 20 s on 2 cores), the same with the arterial phase (multi-phase tumours), and
+LiTS-117 (128³, when it can be fetched). The baseline, measured in the same run on the same image, is one
+SimpleITK smoothing + Otsu threshold + largest connected component (the cheapest "segmenter" one could write),
+so the ratio says how many such passes the classical pipeline costs.
+
+Usage: ``python benchmarks/segmentation.py [--repeats N] [--quick]`` (``--quick``: skip the 512×512×100 case).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "HCCInterventionalAI"))
+
+from HCCInterventionalAILib.imaging.resample import resample_to_geometry  # noqa: E402
+from HCCInterventionalAILib.imaging.volume import Geometry, Volume  # noqa: E402
+from HCCInterventionalAILib.sample import make_sample_patient  # noqa: E402
+from HCCInterventionalAILib.segmentation import segment_liver_tumour  # noqa: E402
+
+
+def _median_time(function, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _baseline(volume: Volume):
+    import SimpleITK as sitk
+
+    from HCCInterventionalAILib.imaging.io import to_sitk
+
+    image = sitk.SmoothingRecursiveGaussian(to_sitk(volume.with_array(volume.array.astype(np.float32))), 1.5)
+    mask = sitk.OtsuThreshold(image, 0, 1)
+    return sitk.RelabelComponent(sitk.ConnectedComponent(mask), sortByObjectSize=True) == 1
+
+
+def _clinical_grid(volume: Volume) -> Volume:
+    source = volume.geometry
+    extent = (np.asarray(source.shape[::-1]) - 1) * np.asarray(source.spacing)
+    spacing = (extent[0] / 511, extent[1] / 511, extent[2] / 99)
+    target = Geometry((100, 512, 512), tuple(float(s) for s in spacing), source.origin, source.direction)
+    resampled = resample_to_geometry(volume, target, interpolation="linear")
+    return resampled.with_array(resampled.array.astype(np.int16))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    patient = make_sample_patient(size="standard")
+    cases: list[tuple[str, object, Volume]] = [
+        ("sample PV", patient.ct["portal venous"], patient.ct["portal venous"]),
+        ("sample PV + arterial", {p: patient.ct[p] for p in ("portal venous", "arterial")}, patient.ct["portal venous"]),
+    ]
+    if not args.quick:
+        pv, art = _clinical_grid(patient.ct["portal venous"]), _clinical_grid(patient.ct["arterial"])
+        pv.metadata["phase"], art.metadata["phase"] = "portal venous", "arterial"
+        cases.append(("sample PV 512x512x100", pv, pv))
+        cases.append(("sample PV + arterial 512x512x100", [pv, art], pv))
+    try:
+        from HCCInterventionalAILib.segmentation.lits import fetch_lits117
+
+        lits = fetch_lits117()
+        cases.append(("LiTS-117", lits.ct, lits.ct))
+    except Exception as error:  # noqa: BLE001 - offline: skip the case
+        print(f"LiTS-117 skipped: {error}")
+    print(f"{'case':36s} {'size':>14s} {'device':>6s} {'median s':>9s} {'baseline s':>10s} {'ratio':>6s}")
+    for name, images, reference in cases:
+        seconds = _median_time(lambda images=images: segment_liver_tumour(images), args.repeats)
+        baseline = _median_time(lambda reference=reference: _baseline(reference), args.repeats)
+        size = "x".join(str(n) for n in reference.shape[::-1])
+        print(f"{name:36s} {size:>14s} {'cpu':>6s} {seconds:9.2f} {baseline:10.2f} {seconds / baseline:6.1f}")
+
+
+if __name__ == "__main__":
+    main()
