@@ -3,6 +3,7 @@ from pathlib import Path
 
 import slicer
 import vtk
+from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
 from slicer.i18n import tr as _
 from slicer.i18n import translate
 from slicer.parameterNodeWrapper import parameterNodeWrapper
@@ -49,7 +50,8 @@ class HCCResponsePrediction(ScriptedLoadableModule):
         self.parent.helpText = _("""
 Predicts the probability of an outcome after intra-arterial therapy of liver cancer (e.g. progressive disease
 after TACE or HAIC) for one patient with a saved model (<code>hccai train-model</code>): clinical values typed
-in, the radiomics row of the lesion from a CSV, the nomogram points, and, when the model has a treatment
+in, the radiomics of the selected lesion (a CT phase and a segment; extracted with the preset recorded in
+the model card) or its row from a CSV, the nomogram points, and, when the model has a treatment
 interaction term, which arm is recommended ("Maintain" or "Alter" the received one). The model card's intended
 use is shown with every result. <b>Research software, not for clinical use.</b>
 """)
@@ -73,6 +75,9 @@ class HCCResponsePredictionParameterNode:
     clinicalValues - one ``name = value`` line per clinical predictor.
     radiomicsFile - radiomics CSV (e.g. pyradiomics output) holding the lesion's features.
     radiomicsCase - row of the radiomics CSV to use (its id), when the CSV has several rows.
+    lesionVolume - CT phase the lesion's radiomics are extracted from (instead of the CSV).
+    lesionSegmentation - segmentation holding the lesion.
+    lesionSegment - name of the lesion's segment (e.g. "Tumor 1").
     receivedTreatment - the arm received or planned (e.g. TACE), for the Maintain/Alter recommendation.
     """
 
@@ -80,6 +85,9 @@ class HCCResponsePredictionParameterNode:
     clinicalValues: str = ""
     radiomicsFile: Path
     radiomicsCase: str = ""
+    lesionVolume: vtkMRMLScalarVolumeNode
+    lesionSegmentation: vtkMRMLSegmentationNode
+    lesionSegment: str = ""
     receivedTreatment: str = ""
 
 
@@ -185,7 +193,8 @@ class HCCResponsePredictionWidget(ScriptedLoadableModuleWidget, VTKObservationMi
             parameters = self._parameterNode
             prediction, tableNode = self.logic.predict(
                 self._model, parameters.clinicalValues, parameters.radiomicsFile, parameters.radiomicsCase,
-                parameters.receivedTreatment)
+                parameters.receivedTreatment, lesionVolume=parameters.lesionVolume,
+                lesionSegmentation=parameters.lesionSegmentation, lesionSegment=parameters.lesionSegment)
             self.ui.resultLabel.text = self.logic.describePrediction(prediction)
             self.ui.intendedUseLabel.text = _("Intended use: {text}").format(text=prediction.intended_use)
             logging.info("Prediction written to table %s", tableNode.GetName())
@@ -277,16 +286,38 @@ class HCCResponsePredictionLogic(ScriptedLoadableModuleLogic):
             pairs.append(f"{name.strip()}={value.strip()}")
         return parse_values(pairs)
 
+    def lesionRadiomics(self, model, volumeNode, segmentationNode, segmentName: str) -> dict:
+        """The radiomics row of the selected lesion, extracted with the preset the model card records.
+
+        Raises:
+            ValueError: no model, no CT phase or segmentation, a missing or empty segment, a model without radiomics.
+        """
+        from HCCInterventionalAILib.prediction.lesion import LesionRadiomicsError, lesion_radiomics_row
+        from HCCInterventionalAILib.scene import node_to_segmentation, node_to_volume
+
+        if model is None:
+            raise ValueError(_("Load a model first."))
+        if volumeNode is None or segmentationNode is None:
+            raise LesionRadiomicsError(_("Choose both the lesion's CT phase and its segmentation."))
+        image = node_to_volume(volumeNode)
+        segmentation = node_to_segmentation(segmentationNode, reference_geometry=image.geometry)
+        return lesion_radiomics_row(model, image, segmentation, segmentName)
+
     def predict(self, model, clinicalText: str, radiomicsFile=None, radiomicsCase: str = "",
-                receivedTreatment: str = "", show: bool = True):
+                receivedTreatment: str = "", show: bool = True, lesionVolume=None, lesionSegmentation=None,
+                lesionSegment: str = ""):
         """Predict one patient into a NEW table node.
+
+        The radiomics come from the selected lesion (``lesionVolume`` + ``lesionSegmentation`` + ``lesionSegment``)
+        or, as an alternative, from a row of ``radiomicsFile``; not both.
 
         Returns:
             ``(prediction, tableNode)``; the prediction is a
             ``HCCInterventionalAILib.prediction.pipeline.PatientPrediction``.
 
         Raises:
-            ValueError: no model, missing or unknown values, unseen categories, a radiomics row that is missing.
+            ValueError: no model, missing or unknown values, unseen categories, a radiomics row that is missing,
+                both a lesion and a radiomics CSV given, a missing or empty lesion segment.
         """
         from HCCInterventionalAILib.prediction.files import read_radiomics_row
         from HCCInterventionalAILib.prediction.pipeline import predict_patient
@@ -296,7 +327,12 @@ class HCCResponsePredictionLogic(ScriptedLoadableModuleLogic):
             raise ValueError(_("Load a model first."))
         values = self.parseClinicalValues(clinicalText)
         radiomicsRow = None
-        if radiomicsFile and str(radiomicsFile).strip() and str(radiomicsFile) != ".":
+        useCsv = bool(radiomicsFile and str(radiomicsFile).strip() and str(radiomicsFile) != ".")
+        if lesionVolume is not None or lesionSegmentation is not None:
+            if useCsv:
+                raise ValueError(_("Give the radiomics either from a lesion or from a CSV, not both."))
+            radiomicsRow = self.lesionRadiomics(model, lesionVolume, lesionSegmentation, lesionSegment)
+        elif useCsv:
             radiomicsRow = read_radiomics_row(radiomicsFile, radiomicsCase.strip() or None)
         prediction = predict_patient(model, values, radiomicsRow, received=receivedTreatment.strip() or None)
         tableNode = patient_to_scene(slicer.mrmlScene, prediction, str(model.card["name"]))

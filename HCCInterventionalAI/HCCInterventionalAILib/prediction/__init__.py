@@ -13,6 +13,7 @@ Submodules (import them directly; this package imports nothing heavy):
 * :mod:`.nomogram` — points, probability and the nomogram figure;
 * :mod:`.artefact` — saved models (skops + JSON, model card, SHA-256, type allow-list);
 * :mod:`.pipeline` — ``TrainingRequest`` → ``train_model`` → ``TrainingResult``; ``predict_patient``;
+* :mod:`.lesion` — the radiomics row of one segmented lesion, extracted with the preset the model card records;
 * :mod:`.files`, :mod:`.plots`, :mod:`.to_scene`, :mod:`.cli`, :mod:`.demo` — outputs, figures, MRML nodes,
   ``hccai train-model`` / ``hccai predict``, the ``70-prediction`` demo step.
 

@@ -31,10 +31,13 @@ from .errors import ArtefactFormatError, ArtefactIntegrityError, PredictionInput
 from .interaction import InteractionModel
 from .nomogram import Nomogram
 
-__all__ = ["ARTEFACT_FORMAT", "SavedModel", "save_artefact", "load_artefact", "sha256_of", "ALLOWED_SKOPS_TYPES"]
+__all__ = ["ARTEFACT_FORMAT", "DEFAULT_RADIOMICS_PRESET", "SavedModel", "save_artefact", "load_artefact", "sha256_of", "ALLOWED_SKOPS_TYPES"]
 
 #: Format identifier written into every card; bump the number when the layout changes.
 ARTEFACT_FORMAT = "hccai-prediction-model/1"
+
+#: Radiomics preset assumed when a card does not record one (the default of ``radiomics.extract_features``).
+DEFAULT_RADIOMICS_PRESET = "ibsi-ct"
 
 #: Types ``model.skops`` may contain beyond those skops trusts by default. Anything else is refused.
 ALLOWED_SKOPS_TYPES = frozenset({
@@ -87,6 +90,11 @@ class SavedModel:
     def radiomics_features(self) -> list[str]:
         """Radiomics columns the radiomics score needs (empty if the model has none)."""
         return list(self.card["predictors"].get("radiomics", []))
+
+    @property
+    def radiomics_preset(self) -> str:
+        """pyradiomics preset the radiomics features were extracted with (``ibsi-ct`` for cards that predate it)."""
+        return str(self.card["predictors"].get("radiomics_preset") or DEFAULT_RADIOMICS_PRESET)
 
     @property
     def intended_use(self) -> str:

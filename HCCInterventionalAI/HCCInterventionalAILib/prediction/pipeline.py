@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .artefact import DEFAULT_RADIOMICS_PRESET
 from .cohort import CohortColumns
 from .errors import MissingValuesError, PredictionInputError, UnknownColumnError
 from .evaluation import (
@@ -95,6 +96,8 @@ class TrainingRequest:
         name: model name used in the card.
         data_description: where the cohort comes from (goes into the card).
         synthetic: the cohort is synthetic (the card then says so in every section that matters).
+        radiomics_preset: pyradiomics preset (``HCCInterventionalAILib.radiomics.PRESETS``) the radiomics columns
+            were extracted with; recorded in the card so that a lesion can be extracted the same way at prediction.
     """
 
     table: pd.DataFrame | str | Path
@@ -112,6 +115,7 @@ class TrainingRequest:
     name: str = "hcc-response-model"
     data_description: str = "user-supplied cohort table"
     synthetic: bool = False
+    radiomics_preset: str = DEFAULT_RADIOMICS_PRESET
 
 
 @dataclass
@@ -429,6 +433,7 @@ def build_model_card(request: TrainingRequest, result: TrainingResult) -> dict[s
                           "radiomics": "standardised (training mean/SD), LASSO logistic regression -> rad_score",
                           "missing_values": "not imputed: rows must be complete"},
         "predictors": {"candidates": list(columns.predictors), "radiomics": list(columns.radiomics),
+                       "radiomics_preset": request.radiomics_preset,
                        "selected_clinical": result.selected_predictors,
                        "integrated": result.integrated_predictors,
                        "categorical_levels": {a.name: list(a.level_betas) for a in result.models["nomogram"].axes
