@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import zipfile
+from pathlib import Path
 
 import pytest
 from test_models_support import card_dict, write_card
@@ -104,3 +106,59 @@ def test_builtin_cards_validate_and_name_their_trust():
     liver = next(label for label in zoo.output.labels if label.name == "Liver")
     assert liver.value == 6 and liver.terminology["type"]["value"] == "10200004"
     assert classical.research_only and zoo.research_only
+
+
+ZOO_CARDS = sorted((Path(__file__).resolve().parents[1] / "Resources" / "ModelCards").glob("monai-zoo-*.json"))
+
+
+def test_there_is_more_than_one_zoo_card():
+    """The zoo bundles whose labels include the liver: swin_unetr_btcv, wholeBody_ct and pediatric_abdominal_ct."""
+    assert {p.stem for p in ZOO_CARDS} >= {"monai-zoo-swin-unetr-btcv", "monai-zoo-wholebody-ct",
+                                           "monai-zoo-pediatric-abdominal-ct"}
+
+
+@pytest.mark.parametrize("path", ZOO_CARDS, ids=[p.stem for p in ZOO_CARDS])
+def test_every_zoo_card_is_valid_pinned_and_segments_the_liver(path, tmp_path, monkeypatch):
+    """Each MONAI Model Zoo card: valid against the JSON schema (jsonschema is the independent validator), the
+    publisher's SHA-1 (40 hex digits) for a zip named ``<bundle>_v<version>.zip`` as in models/model_info.json, the
+    liver among its labels with SNOMED CT 10200004 (Liver), licence and intended use present, research only, and
+    listed by ``hccai models list``."""
+    import jsonschema
+
+    from HCCInterventionalAILib.cli.main import app
+    from HCCInterventionalAILib.models import get_card, list_models
+
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    schema = json.loads((path.parent / "model-card.schema.json").read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator(schema).validate(raw)
+    card = get_card(raw["id"])
+    assert card.id == path.stem and card.format == "monai_bundle" and card.task == "segmentation"
+    algorithm, value = card.files[0].publisher_digest
+    assert algorithm == "sha1" and re.fullmatch(r"[0-9a-f]{40}", value)
+    assert card.files[0].filename.endswith(f"_v{card.version}.zip") and card.files[0].url.endswith(card.files[0].filename)
+    livers = [label for label in card.output.labels if (label.terminology or {}).get("type", {}).get("value") == "10200004"]
+    assert len(livers) == 1 and livers[0].name == "Liver" and livers[0].value > 0
+    assert raw["licence"]["name"].strip() and raw["intended_use"].strip()
+    assert card.research_only and not card.training.trained_by_project
+    assert card.id in {c.id for c in list_models(task="segmentation")}
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    listing = CliRunner().invoke(app, ["models", "list"])
+    assert listing.exit_code == 0 and f"{card.id}  v{card.version}" in listing.output
+
+
+def test_minmax_normalisation_matches_monai_scale_intensity():
+    """The 'minmax' intensity of the wholeBody card against MONAI's ScaleIntensity(minv=-1, maxv=1), the
+    transform the bundle uses: values -400..500 HU map to -1 + 2 * (x + 400) / 900, so -400 -> -1, 500 -> 1
+    (tolerance 1e-6)."""
+    import torch
+    from monai.transforms import ScaleIntensity
+
+    from HCCInterventionalAILib.models.card import IntensitySpec
+    from HCCInterventionalAILib.models.preprocessing import normalise_intensity
+
+    image = torch.arange(1000, dtype=torch.float32).reshape(1, 1, 10, 10, 10) % 10 * 100.0 - 400.0
+    expected = ScaleIntensity(minv=-1.0, maxv=1.0)(image[0]).unsqueeze(0)
+    ours = normalise_intensity(image.clone(), IntensitySpec(normalisation="minmax", output_range=(-1.0, 1.0)))
+    assert torch.allclose(ours, torch.as_tensor(expected), atol=1e-6)
+    assert float(ours.min()) == pytest.approx(-1.0) and float(ours.max()) == pytest.approx(1.0)

@@ -138,6 +138,7 @@ class IntensitySpec:
     """Intensity preprocessing: clip to ``window``, then normalise.
 
     ``range``: ``(x - lo) / (hi - lo) * (b - a) + a`` with window (lo, hi) and output_range (a, b);
+    ``minmax``: ``(x - min(x)) / (max(x) - min(x)) * (b - a) + a`` over the whole image (MONAI ``ScaleIntensity``);
     ``zscore``: ``(x - mean(x)) / std(x)`` over the whole image; ``fixed``: ``(x - mean) / std`` with the
     card's values; ``none``: unchanged.
     """

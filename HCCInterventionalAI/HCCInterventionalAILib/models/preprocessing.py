@@ -49,7 +49,8 @@ def normalise_intensity(tensor: Any, spec: IntensitySpec) -> Any:
     """Apply the card's intensity preprocessing to a ``(N, C, *spatial)`` float tensor, in place.
 
     Clip to ``window`` when given, then: ``range`` maps [lo, hi] linearly onto ``output_range``;
-    ``zscore`` subtracts each channel's mean and divides by its standard deviation (1 if it is 0);
+    ``minmax`` maps each channel's own [min, max] onto ``output_range`` (MONAI ``ScaleIntensity``; a constant
+    channel becomes ``a``); ``zscore`` subtracts each channel's mean and divides by its standard deviation (1 if it is 0);
     ``fixed`` uses the card's mean and std.
     """
     if spec.window is not None:
@@ -57,6 +58,11 @@ def normalise_intensity(tensor: Any, spec: IntensitySpec) -> Any:
     if spec.normalisation == "range":
         (low, high), (a, b) = spec.window, spec.output_range
         tensor.sub_(low).mul_((b - a) / (high - low)).add_(a)
+    elif spec.normalisation == "minmax":
+        spatial = tuple(range(2, tensor.ndim))
+        (a, b), low = spec.output_range, tensor.amin(dim=spatial, keepdim=True)
+        span = tensor.amax(dim=spatial, keepdim=True) - low
+        tensor.sub_(low).div_(import_torch().where(span > 0, span, import_torch().ones_like(span))).mul_(b - a).add_(a)
     elif spec.normalisation == "zscore":
         spatial = tuple(range(2, tensor.ndim))
         mean = tensor.mean(dim=spatial, keepdim=True)
