@@ -11,6 +11,12 @@ Scheduling: a local Dask cluster by default (``n_workers`` processes, one thread
 scheduler when ``scheduler="tcp://host:8786"`` is given (for SLURM/PBS clusters start one with dask-jobqueue,
 e.g. ``SLURMCluster(cores=1, memory="4GB").scale(jobs=20)`` and pass ``cluster.scheduler_address``), or
 in-process with ``scheduler="serial"``.
+
+Threads: the SimpleITK filters pyradiomics runs (LoG, wavelet, resampling) are multi-threaded and by default use
+every core. ``scheduler="serial"`` is therefore one Python process whose ITK filters already use all cores (it
+is the baseline, not a one-core run). On Dask each task runs with ``itk_threads`` ITK threads (default 1), so N
+single-threaded workers do not oversubscribe N cores; the previous global default is restored after the task.
+Features do not depend on the thread count.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import hashlib
 import json
 import os
 import re
+import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -112,14 +119,32 @@ def _params_digest(params: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def extract_case(case: CohortCase, params: Mapping[str, Any]) -> dict[str, Any]:
-    """Task body (runs on a worker): read the image and mask, extract the features of one row."""
+def extract_case(case: CohortCase, params: Mapping[str, Any], itk_threads: int | None = None) -> dict[str, Any]:
+    """Task body (runs on a worker): read the image and mask, extract the features of one row.
+
+    Args:
+        case: the manifest row.
+        params: pyradiomics settings (already loaded).
+        itk_threads: SimpleITK's global default number of threads during the task (restored afterwards); None
+            leaves ITK's default (all cores).
+
+    Returns:
+        The row: case, phase, label, voxels and the pyradiomics features.
+    """
+    import SimpleITK as sitk
+
     from ..imaging.io import read_volume
     from .extraction import extract_features
 
-    image = read_volume(case.image)
-    mask = read_volume(case.mask)
-    vector = extract_features(image, mask, params, label=case.label)
+    previous = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    if itk_threads is not None:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(int(itk_threads))
+    try:
+        image = read_volume(case.image)
+        mask = read_volume(case.mask)
+        vector = extract_features(image, mask, params, label=case.label)
+    finally:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(previous)
     return {"case": case.case, "phase": case.phase, "label": case.label, "voxels": vector.voxels, **vector.features}
 
 
@@ -150,6 +175,7 @@ def run_cohort(
     n_workers: int = 2,
     client: Any = None,
     progress: Progress | ProgressCallback | None = None,
+    itk_threads: int | None = -1,
 ) -> CohortResult:
     """Extract features for every manifest row, in parallel, resuming an earlier run in ``output``.
 
@@ -162,6 +188,9 @@ def run_cohort(
         n_workers: processes of the local cluster.
         client: an existing ``dask.distributed.Client`` to use (overrides ``scheduler``).
         progress: progress and cancellation (checked between finished rows).
+        itk_threads: SimpleITK threads per task; the default (-1) means ITK's own default (all cores) for
+            ``"serial"`` and 1 on Dask workers (one single-threaded process per core); None always leaves ITK's
+            default; a positive number is used as given.
 
     Returns:
         The :class:`CohortResult`; ``features.csv`` holds every successful row.
@@ -171,6 +200,10 @@ def run_cohort(
     """
     from .extraction import load_params
 
+    if itk_threads is not None and itk_threads != -1 and int(itk_threads) < 1:
+        raise ValueError(f"itk_threads must be a positive number of threads, -1 or None, not {itk_threads}")
+    serial = scheduler == "serial" and client is None
+    threads = (None if serial else 1) if itk_threads == -1 else itk_threads
     cases = manifest if isinstance(manifest, list) else read_manifest(manifest)
     settings, _ = load_params(params)
     digest = _params_digest(settings)
@@ -202,23 +235,23 @@ def run_cohort(
             result.computed.append(case.key)
         report.update(done / len(cases), f"{done} of {len(cases)} rows ({case.case}, {case.phase})")
 
-    if todo and scheduler == "serial" and client is None:
+    if todo and serial:
         for case in todo:
             report.check()
             try:
-                row, error = extract_case(case, settings), None
+                row, error = extract_case(case, settings, threads), None
             except ValueError as failure:
                 row, error = None, str(failure)
             finished(case, row, error)
     elif todo:
-        _run_dask(todo, settings, scheduler, n_workers, client, finished, report)
+        _run_dask(todo, settings, threads, scheduler, n_workers, client, finished, report)
     result.table = _write_table(output, cases, rows)
     (output / "cohort.json").write_text(json.dumps({"params_digest": digest, **result.to_dict()}, indent=1),
                                         encoding="utf-8")
     return result
 
 
-def _run_dask(todo, settings, scheduler, n_workers, client, finished, report) -> None:
+def _run_dask(todo, settings, threads, scheduler, n_workers, client, finished, report) -> None:
     try:
         from dask.distributed import Client, LocalCluster, as_completed
     except ImportError as error:  # pragma: no cover - depends on the installation
@@ -232,8 +265,9 @@ def _run_dask(todo, settings, scheduler, n_workers, client, finished, report) ->
             client = Client(cluster)
             owned.append(cluster)
         owned.insert(0, client)
+    run = uuid.uuid4().hex[:12]  # unique per run: repeated runs on one client never share task keys
     try:
-        futures = {client.submit(extract_case, case, settings, key=f"radiomics-{case.key}-{id(todo)}", pure=False): case
+        futures = {client.submit(extract_case, case, settings, threads, key=f"radiomics-{case.key}-{run}", pure=False): case
                    for case in todo}
         try:
             for future in as_completed(futures):
