@@ -29,6 +29,7 @@ __all__ = [
     "BundleSpec",
     "ChannelSpec",
     "InferenceSpec",
+    "InputNormalisation",
     "InputSpec",
     "IntensitySpec",
     "ModelCard",
@@ -151,6 +152,24 @@ class IntensitySpec:
 
 
 @dataclass(frozen=True)
+class InputNormalisation:
+    """Stored-value normalisation of image-to-image CT networks: ``x = (HU + hu_offset − mean) / scale`` in,
+    ``HU = y · scale + mean − hu_offset`` out (ldct-benchmark: stored = HU + 1024; Eulig et al., Med Phys 2024)."""
+
+    hu_offset: float
+    mean: float
+    scale: float
+
+    def forward(self, hu: Any) -> Any:
+        """HU → network input."""
+        return (hu + self.hu_offset - self.mean) / self.scale
+
+    def inverse(self, value: Any) -> Any:
+        """Network output → HU."""
+        return value * self.scale + self.mean - self.hu_offset
+
+
+@dataclass(frozen=True)
 class InputSpec:
     """What the network expects; spacing is (x, y, z) after reorientation, patch size in array axis order."""
 
@@ -161,6 +180,7 @@ class InputSpec:
     axis_order: str = "kji"
     intensity: IntensitySpec = field(default_factory=IntensitySpec)
     patch_size: tuple[int, ...] | None = None
+    spatial_dims: int = 3
 
 
 @dataclass(frozen=True)
@@ -226,6 +246,7 @@ class ModelCard:
     bundle: BundleSpec | None = None
     weights: str | None = None
     state_dict_key: str | None = None
+    input_normalisation: InputNormalisation | None = None
     inference: InferenceSpec = field(default_factory=InferenceSpec)
     description: str = ""
     licence_url: str | None = None
@@ -360,6 +381,7 @@ def _build(data: Mapping[str, Any], source: Path | None) -> ModelCard:
             std=intensity.get("std"),
         ),
         patch_size=tuple(int(p) for p in patch) if patch else None,
+        spatial_dims=int(input_data.get("spatial_dims", 3)),
     )
     output = None
     if "output" in data:
@@ -406,6 +428,8 @@ def _build(data: Mapping[str, Any], source: Path | None) -> ModelCard:
         bundle=BundleSpec(**bundle) if bundle is not None else (BundleSpec() if data["format"] == "monai_bundle" else None),
         weights=data.get("weights"),
         state_dict_key=data.get("state_dict_key"),
+        input_normalisation=InputNormalisation(**{k: float(v) for k, v in data["input_normalisation"].items()})
+        if "input_normalisation" in data else None,
         inference=InferenceSpec(**inference),
         description=data.get("description", ""),
         limitations=data.get("limitations", ""),
@@ -418,12 +442,12 @@ def _build(data: Mapping[str, Any], source: Path | None) -> ModelCard:
 
 def _consistency_problems(card: ModelCard) -> list[tuple[str, str]]:
     """Checks the schema cannot express: allow-listed network, orientation letters, windows, unique names."""
-    from .networks import ALLOWED_NETWORKS
+    from .networks import ALLOWED_NETWORKS, PROJECT_NETWORKS
 
     problems: list[tuple[str, str]] = []
-    if card.network is not None and card.network.name not in ALLOWED_NETWORKS:
-        problems.append(("network.name", f"'{card.network.name}' is not an allowed MONAI network; allowed: "
-                                         f"{', '.join(sorted(ALLOWED_NETWORKS))}"))
+    if card.network is not None and card.network.name not in ALLOWED_NETWORKS | set(PROJECT_NETWORKS):
+        problems.append(("network.name", f"'{card.network.name}' is not an allowed network; allowed: "
+                                         f"{', '.join(sorted(ALLOWED_NETWORKS | set(PROJECT_NETWORKS)))}"))
     orientation = card.input.orientation
     if orientation and sorted(_AXIS_OF[c] for c in orientation) != [0, 1, 2]:
         problems.append(("input.orientation", f"'{orientation}' must name each of L/R, A/P, S/I exactly once"))

@@ -13,7 +13,7 @@ from typing import Any
 from .dependencies import import_monai
 from .errors import ModelCardError, UnsafeModelError
 
-__all__ = ["ALLOWED_NETWORKS", "build_network"]
+__all__ = ["ALLOWED_NETWORKS", "PROJECT_NETWORKS", "build_network"]
 
 #: ``monai.networks.nets`` classes a card may name (segmentation, classification, regression, translation).
 ALLOWED_NETWORKS: frozenset[str] = frozenset({
@@ -23,13 +23,37 @@ ALLOWED_NETWORKS: frozenset[str] = frozenset({
 })
 
 
+#: Networks written in this package (published architectures MONAI lacks) a card may name: name -> builder
+#: ``"module:function"`` (relative to ``HCCInterventionalAILib``), called with the card's ``network.args``.
+PROJECT_NETWORKS: dict[str, str] = {
+    "REDCNN": "enhancement.ldct_networks:build_redcnn",
+    "CNN10": "enhancement.ldct_networks:build_cnn10",
+    "LDCTResNet": "enhancement.ldct_networks:build_ldct_resnet",
+}
+
+
+def _build_project_network(name: str, args: dict[str, Any], source: str) -> Any:
+    import importlib
+
+    from .dependencies import import_torch
+
+    import_torch()
+    module_name, function_name = PROJECT_NETWORKS[name].split(":")
+    builder = getattr(importlib.import_module(f"HCCInterventionalAILib.{module_name}"), function_name)
+    try:
+        return builder(**args)
+    except (TypeError, ValueError) as error:
+        raise ModelCardError(source, [("network.args", f"cannot build {name}: {error}")]) from error
+
+
 def _downloads_weights(name: str, value: Any) -> bool:
     lowered = name.lower()
     return bool(value) and ("pretrain" in lowered or "url" in lowered or lowered.endswith("_path"))
 
 
 def build_network(name: str, args: Mapping[str, Any] | None = None, *, source: str = "network") -> Any:
-    """Instantiate ``monai.networks.nets.<name>(**args)`` for an allow-listed ``name``.
+    """Instantiate ``monai.networks.nets.<name>(**args)`` for an allow-listed ``name``, or a network of
+    :data:`PROJECT_NETWORKS`.
 
     Args:
         name: class name, optionally prefixed with ``monai.networks.nets.``.
@@ -43,6 +67,8 @@ def build_network(name: str, args: Mapping[str, Any] | None = None, *, source: s
         UnsafeModelError: the class is not on the allow-list or an argument would download weights.
         ModelCardError: the arguments do not fit the class's constructor.
     """
+    if name in PROJECT_NETWORKS:
+        return _build_project_network(name, dict(args or {}), source)
     short = name.removeprefix("monai.networks.nets.")
     if short not in ALLOWED_NETWORKS:
         raise UnsafeModelError(
