@@ -147,8 +147,11 @@ class _ParameterNodeBase:
 
 
 def _is_node_type(kind) -> bool:
+    """A node class, or a ``Union`` of node classes (as Slicer's wrapper allows: the reference takes any of them)."""
     import slicer
 
+    if typing.get_origin(kind) is typing.Union:
+        return all(_is_node_type(member) for member in typing.get_args(kind))
     return isinstance(kind, type) and issubclass(kind, slicer.vtkMRMLNode)
 
 

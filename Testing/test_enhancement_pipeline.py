@@ -76,7 +76,7 @@ def test_results_to_scene(run, small_ct, mrml_scene):
     request = DenoiseRequest(settings=Noise2SelfSettings(iterations=2, width=4, depth=2))
     denoised = run_denoise(small_ct, request)
     nodes = result_to_scene(mrml_scene, denoised, name="CT")
-    assert nodes["denoised"].GetName() == "CT denoised" and nodes["difference"].GetImageData() is not None
+    assert nodes["denoised"].GetName() == "CT denoised (noise2self)" and nodes["difference"].GetImageData() is not None
     again = result_to_scene(mrml_scene, denoised, name="CT")  # never overwrites: a new, unique node
     assert again["denoised"].GetID() != nodes["denoised"].GetID()
 

@@ -25,9 +25,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULES = ["HCCInterventionalAI", "AblationSimulator", "Y90Dosimetry", "HCCRadiomics"]
+MODULES = ["HCCInterventionalAI", "AblationSimulator", "Y90Dosimetry", "HCCRadiomics", "HCCImageEnhancement"]
 #: Modules that live in another module's folder (same library).
-FOLDER = {"HCCRadiomics": "HCCInterventionalAI"}
+FOLDER = {"HCCRadiomics": "HCCInterventionalAI", "HCCImageEnhancement": "HCCInterventionalAI"}
 
 #: Member names of the parameter-node enums as released; saved scenes refer to them by name.
 STABLE_ENUM_MEMBERS = {

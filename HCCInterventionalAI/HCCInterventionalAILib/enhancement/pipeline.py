@@ -162,6 +162,8 @@ class DenoiseRequest:
     """What to do with a noisy CT.
 
     Attributes:
+        method: "noise2self" (self-supervised on this scan, no weights) or the id (``id@version``) of a registered
+            CT denoiser model card (:func:`~.card_denoise.denoiser_cards`), run through the model library.
         settings: Noise2Self training settings (iterations, network size, seed, device).
         j_invariant: J-invariant reconstruction (16 masked passes) at inference.
         hallucination_k: threshold of the hallucination check (robust sd of the local change).
@@ -169,6 +171,7 @@ class DenoiseRequest:
     """
 
     settings: Noise2SelfSettings = field(default_factory=Noise2SelfSettings)
+    method: str = "noise2self"
     j_invariant: bool = True
     hallucination_k: float = 5.0
     hallucination_min_voxels: int = 20
@@ -202,9 +205,11 @@ class DenoiseResult:
     cnr_before: float | None = None
     cnr_after: float | None = None
     state: DenoiserState | None = None
+    method: str = "noise2self"
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "model": self.method,
             "noise_sd_before_hu": self.noise_sd_before_hu,
             "noise_sd_after_hu": self.noise_sd_after_hu,
             "snr_before": self.snr_before,
@@ -214,8 +219,9 @@ class DenoiseResult:
             "hallucination": self.hallucination.to_dict(),
             "training_seconds": self.training_seconds,
             "inference_seconds": self.inference_seconds,
-            "final_loss": self.final_loss,
-            "method": "Noise2Self (self-supervised on this scan; no pretrained weights)",
+            "final_loss": self.final_loss if self.final_loss == self.final_loss else None,  # NaN: no training
+            "method": "Noise2Self (self-supervised on this scan; no pretrained weights)" if self.method == "noise2self"
+            else f"model card {self.method} (see its card for training data and limitations)",
         }
 
 
@@ -258,8 +264,15 @@ def run_denoise(
     reporter = as_progress(progress)
     prepared = prepare_denoise(ct)
     start = time.perf_counter()
-    denoised, state = denoise_volume(prepared, settings=request.settings, j_invariant=request.j_invariant,
+    if request.method == "noise2self":
+        denoised, state = denoise_volume(prepared, settings=request.settings, j_invariant=request.j_invariant,
+                                         progress=reporter.sub(0.0, 0.9))
+    else:
+        from .card_denoise import denoise_with_card
+
+        denoised = denoise_with_card(prepared, request.method, device=request.settings.device,
                                      progress=reporter.sub(0.0, 0.9))
+        state = DenoiserState(state_dict={}, settings=request.settings, final_loss=float("nan"), seconds=0.0)
     total = time.perf_counter() - start
     if region is None:
         region = binary_erosion((prepared.array > -200) & (prepared.array < 400), iterations=1)
@@ -271,7 +284,7 @@ def run_denoise(
         denoised=denoised, difference=difference,
         noise_sd_before_hu=_slice_noise(prepared.array), noise_sd_after_hu=_slice_noise(denoised.array),
         hallucination=report, training_seconds=state.seconds, inference_seconds=float(total - state.seconds),
-        final_loss=state.final_loss, state=state,
+        final_loss=state.final_loss, state=state if request.method == "noise2self" else None, method=request.method,
     )
     if background_roi is not None:
         result.snr_before, result.snr_after = snr(prepared.array, background_roi), snr(denoised.array, background_roi)

@@ -1,0 +1,281 @@
+"""The HCCImageEnhancement module: its Logic headless on a REAL MRML scene (Testing/slicer_stubs.py), in-process and
+through the worker process, and its template classes.
+
+References are independent of the module: the synthetic runs' analytic iodine (``simulate_angio_run``: frames are
+Poisson counts of ``I0·exp(−(A(x + u_t) + D_t))``, so perfect DSA = ``D_t``) and sums/means computed here from the
+nodes' own arrays.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import sys
+
+import numpy as np
+import pytest
+from packaging_lists import ROOT
+
+MODULE = "HCCImageEnhancement"
+MODULE_FILE = ROOT / "HCCInterventionalAI" / f"{MODULE}.py"
+MARGIN = 8
+
+
+def test_template_classes_and_length():
+    tree = ast.parse(MODULE_FILE.read_text(encoding="utf-8"))
+    names = {node.name for node in tree.body if isinstance(node, ast.ClassDef)}
+    assert {MODULE, f"{MODULE}Widget", f"{MODULE}Logic", f"{MODULE}Test", f"{MODULE}ParameterNode"} <= names
+    assert len(MODULE_FILE.read_text(encoding="utf-8").splitlines()) < 600
+
+
+pytest.importorskip("torch")
+pytestmark = pytest.mark.scene
+
+
+@pytest.fixture
+def module(headless):
+    """The module file loaded with the stand-ins, from the HCCInterventionalAI folder."""
+    spec = importlib.util.spec_from_file_location(MODULE, MODULE_FILE)
+    loaded = importlib.util.module_from_spec(spec)
+    headless.monkeypatch.setitem(sys.modules, MODULE, loaded)
+    spec.loader.exec_module(loaded)
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def rigid_run():
+    from HCCInterventionalAILib.enhancement import simulate_angio_run
+
+    return simulate_angio_run(n_frames=6, shape=(96, 96), motion="rigid", seed=3)
+
+
+def _background_rms(run, dsa) -> float:
+    keep = ~run.vessel_mask & ~run.tumour_mask
+    keep[:MARGIN], keep[-MARGIN:], keep[:, :MARGIN], keep[:, -MARGIN:] = False, False, False, False
+    return float(np.sqrt(np.mean(((dsa - run.iodine)[1:][:, keep]) ** 2)))
+
+
+def _sequence(headless, run, spacing=(0.5, 0.5)):
+    """The run as a sequence of 2D frame volumes, time index in ms (so the reader must convert to s)."""
+    from HCCInterventionalAILib.imaging.volume import Volume
+    from HCCInterventionalAILib.scene import volume_to_node
+
+    scene = headless.scene
+    sequence = scene.AddNewNodeByClass("vtkMRMLSequenceNode", "Run")
+    sequence.SetIndexUnit("ms")
+    for index, frame in enumerate(run.frames):
+        node = volume_to_node(scene, Volume.from_array(frame[None], spacing=(*spacing, 1.0), name=f"f{index}"))
+        sequence.SetDataNodeAtValue(node, str(1000.0 * run.times_s[index]))
+        scene.RemoveNode(node)
+    return sequence
+
+
+def test_subtract_a_volume_run_into_a_new_volume(module, headless, rigid_run):
+    """Volume input (k = frames): the output is a NEW volume of the input's shape and grid; rigid compensation brings
+    the background residual (RMS of DSA − true iodine) below half that of plain subtraction; the input is unchanged."""
+    from HCCInterventionalAILib.imaging.volume import Volume
+    from HCCInterventionalAILib.scene import node_to_volume, volume_to_node
+
+    logic = module.HCCImageEnhancementLogic()
+    node = volume_to_node(headless.scene, Volume.from_array(rigid_run.frames, spacing=(0.4, 0.4, 1.0), name="XA"))
+    before = node_to_volume(node).array.copy()
+    residual = {}
+    for motion in ("none", "rigid"):
+        nodes = logic.subtract(node, motion=motion, maskIndex=0, show=False)
+        output = node_to_volume(nodes["volume"])
+        assert output.shape == rigid_run.frames.shape and output.spacing == pytest.approx((0.4, 0.4, 1.0))
+        residual[motion] = _background_rms(rigid_run, output.array)
+        assert nodes["volume"].GetName() == f"XA DSA ({motion})"
+    assert residual["rigid"] < 0.5 * residual["none"]
+    np.testing.assert_array_equal(node_to_volume(node).array, before)
+
+
+def test_subtract_a_sequence_with_a_roi_curve(module, headless, rigid_run):
+    """Sequence input (times in ms): a NEW sequence with one DSA frame per input frame at the same times (s); a markups
+    ROI around the tumour gives a curve table + plot whose values equal the mean of the output frames inside the
+    box, computed here from the pixel centres (box 10 px either side of the tumour centre)."""
+    from HCCInterventionalAILib.scene import node_to_volume
+
+    scene = headless.scene
+    sequence = _sequence(headless, rigid_run)
+    rows, cols = np.nonzero(rigid_run.tumour_mask)
+    r, c = float(rows.mean()), float(cols.mean())
+    roi = scene.AddNewNodeByClass("vtkMRMLMarkupsROINode", "Tumour box")
+    # Frame pixel (row, col) is at RAS (−0.5·col, −0.5·row, 0) (identity LPS direction, origin 0): box of ±5 mm.
+    roi.SetCenterWorld(-0.5 * c, -0.5 * r, 0.0)
+    roi.SetSizeWorld(10.0, 10.0, 1.0)
+    logic = module.HCCImageEnhancementLogic()
+    nodes = logic.subtract(sequence, motion="none", maskIndex=0, roiNode=roi, show=False)
+    out = nodes["sequence"]
+    assert out.GetNumberOfDataNodes() == rigid_run.frames.shape[0]
+    assert [float(out.GetNthIndexValue(i)) for i in range(out.GetNumberOfDataNodes())] == pytest.approx(
+        list(rigid_run.times_s), abs=1e-3)
+    dsa = np.stack([node_to_volume(out.GetNthDataNode(i)).array[0] for i in range(out.GetNumberOfDataNodes())])
+    np.testing.assert_allclose(dsa, np.log(np.maximum(rigid_run.frames[0], 0.5)) - np.log(np.maximum(
+        rigid_run.frames, 0.5)), atol=1e-5)
+    rr, cc = np.mgrid[0:96, 0:96]
+    box = (np.abs(rr - r) * 0.5 <= 5.0) & (np.abs(cc - c) * 0.5 <= 5.0)
+    table = nodes["curve"].GetTable()
+    curve = [table.GetValue(i, 1).ToDouble() for i in range(table.GetNumberOfRows())]
+    np.testing.assert_allclose(curve, dsa[:, box].mean(axis=1), rtol=1e-5, atol=1e-6)
+    assert nodes["chart"].GetNumberOfPlotSeriesNodes() == 1
+
+
+def test_subtract_in_a_worker_process(module, headless, rigid_run):
+    """The worker gives the same DSA as the in-process run (same library call, read back from its files), and its
+    temporary folder is removed after reading."""
+    from HCCInterventionalAILib.imaging.volume import Volume
+    from HCCInterventionalAILib.scene import node_to_volume, volume_to_node
+
+    logic = module.HCCImageEnhancementLogic()
+    node = volume_to_node(headless.scene, Volume.from_array(rigid_run.frames, name="XA"))
+    runner, context = logic.startSubtractWorker(node, motion="none", maskIndex=0, pythonExecutable=sys.executable)
+    assert runner.run().returncode == 0
+    folder = runner.folder
+    nodes = logic.loadSubtractResult(runner, context, show=False)
+    expected = np.log(np.maximum(rigid_run.frames[0], 0.5)) - np.log(np.maximum(rigid_run.frames, 0.5))
+    np.testing.assert_allclose(node_to_volume(nodes["volume"]).array, expected, atol=1e-5)
+    assert not folder.exists()
+
+
+def test_bad_runs_give_clear_errors(module, headless):
+    """One-frame volumes and 8-bit frames are refused with a ValueError naming the problem; nothing is added."""
+    from HCCInterventionalAILib.imaging.volume import Volume
+    from HCCInterventionalAILib.scene import volume_to_node
+
+    logic = module.HCCImageEnhancementLogic()
+    scene = headless.scene
+    single = volume_to_node(scene, Volume.from_array(np.full((1, 16, 16), 100.0, np.float32), name="one"))
+    eight_bit = volume_to_node(scene, Volume.from_array(np.full((3, 16, 16), 100, np.uint8), name="png"))
+    count = scene.GetNumberOfNodes()
+    with pytest.raises(ValueError, match="at least 2 frames"):
+        logic.subtract(single, motion="none", show=False)
+    with pytest.raises(ValueError, match="8-bit"):
+        logic.subtract(eight_bit, motion="none", show=False)
+    with pytest.raises(ValueError, match="Select an angiographic run"):
+        logic.subtract(None, show=False)
+    assert scene.GetNumberOfNodes() == count
+
+
+@pytest.fixture(scope="module")
+def noisy_ct():
+    """A SYNTHETIC CT: air around a 60 HU body (radius 28 px) with a 20 px wide, 120 HU lesion; Gaussian noise
+    sd 30 HU (clean copy kept). Returns (noisy, clean, lesion 2D mask, body 2D mask)."""
+    from HCCInterventionalAILib.imaging.volume import Volume
+
+    rng = np.random.default_rng(0)
+    jj, ii = np.mgrid[0:64, 0:64]
+    body = (jj - 32) ** 2 + (ii - 32) ** 2 <= 28**2
+    lesion = (jj - 32) ** 2 + (ii - 32) ** 2 <= 10**2
+    clean = np.full((6, 64, 64), -1000.0, np.float32)
+    clean[:, body] = 60.0
+    clean[:, lesion] = 120.0
+    noisy = clean + rng.normal(0.0, 30.0, clean.shape).astype(np.float32)
+    make = lambda a, n: Volume.from_array(a, spacing=(1.0, 1.0, 2.0), modality="CT", units="HU", name=n)  # noqa: E731
+    return make(noisy, "Noisy CT"), make(clean, "Clean CT"), lesion, body
+
+
+def test_denoise_with_quality_regions_and_reference(module, headless, noisy_ct):
+    """Noise2Self on the noisy CT: NEW denoised and difference volumes (difference = denoised − input exactly), the
+    quality table holds SNR/CNR computed from the segments (recomputed here with numpy) and a PSNR against the clean
+    reference that rises after denoising; the input node is unchanged."""
+    from HCCInterventionalAILib.imaging.segmentation import Segmentation
+    from HCCInterventionalAILib.scene import (
+        node_to_volume,
+        segmentation_to_node,
+        table_node_to_dataframe,
+        volume_to_node,
+    )
+
+    noisy, clean, lesion, body2d = noisy_ct
+    scene = headless.scene
+    ct_node = volume_to_node(scene, noisy)
+    reference = volume_to_node(scene, clean)
+    lesion3d = np.broadcast_to(lesion, noisy.shape)
+    from scipy.ndimage import binary_erosion
+
+    body = np.broadcast_to(binary_erosion(body2d, iterations=4), noisy.shape)  # away from the air edge
+    segmentation = Segmentation(noisy.geometry, name="Regions")
+    segmentation.add("Lesion", lesion3d)
+    segmentation.add("Body", body)
+    seg_node = segmentation_to_node(scene, segmentation, "Regions", reference_volume_node=ct_node)
+    ids = {seg_node.GetSegmentation().GetNthSegment(i).GetName(): seg_node.GetSegmentation().GetNthSegmentID(i)
+           for i in range(2)}
+    logic = module.HCCImageEnhancementLogic()
+    nodes = logic.denoise(ct_node, iterations=50, qualitySegmentation=seg_node, lesionSegment=ids["Lesion"],
+                          backgroundSegment=ids["Body"], referenceVolume=reference)
+    denoised = node_to_volume(nodes["denoised"]).array
+    np.testing.assert_allclose(node_to_volume(nodes["difference"]).array, denoised - noisy.array, atol=1e-3)
+    np.testing.assert_array_equal(node_to_volume(ct_node).array, noisy.array)
+    row = table_node_to_dataframe(nodes["table"]).iloc[0]
+    background = body & ~lesion3d
+    for image, suffix in ((noisy.array, "before"), (denoised, "after")):
+        snr = image[background].mean() / image[background].std(ddof=1)
+        cnr = (image[lesion3d].mean() - image[background].mean()) / image[background].std(ddof=1)
+        assert float(row[f"snr_{suffix}"]) == pytest.approx(snr, rel=1e-3)
+        assert float(row[f"cnr_{suffix}"]) == pytest.approx(cnr, rel=1e-3)
+    assert float(row["cnr_after"]) > float(row["cnr_before"])
+    assert float(row["psnr_after_db"]) > float(row["psnr_before_db"])
+    assert "hallucination_flagged" in row.index
+    assert nodes["denoised"].GetAttribute("HCCImageEnhancement.HallucinationFlagged") in ("True", "False")
+
+
+def test_denoise_in_a_worker_and_refuses_non_ct(module, headless, noisy_ct):
+    """The worker path gives a denoised volume on the input's grid with lower noise; an MR volume is refused with a
+    clear error before anything starts."""
+    from HCCInterventionalAILib.imaging.volume import Volume
+    from HCCInterventionalAILib.scene import node_to_volume, volume_to_node
+
+    noisy, _clean, _lesion, _body = noisy_ct
+    logic = module.HCCImageEnhancementLogic()
+    ct_node = volume_to_node(headless.scene, noisy)
+    runner, context = logic.startDenoiseWorker(ct_node, iterations=20, pythonExecutable=sys.executable)
+    assert runner.run().returncode == 0
+    nodes = logic.loadDenoiseResult(runner, context)
+    assert node_to_volume(nodes["denoised"]).geometry.same_grid(noisy.geometry)
+    assert nodes["result"].noise_sd_after_hu < nodes["result"].noise_sd_before_hu
+    mr = volume_to_node(headless.scene, Volume.from_array(noisy.array, modality="MR", name="MR"))
+    with pytest.raises(ValueError, match="CT"):
+        logic.startDenoiseWorker(mr, iterations=5, pythonExecutable=sys.executable)
+
+
+def test_method_choices_list_registered_denoiser_cards(module, headless, tmp_path, monkeypatch):
+    """A CT image-to-image card in $HCCAI_MODEL_CARDS appears in the method list after Noise2Self; a segmentation
+    card does not."""
+    import json
+
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    card = {"id": "toy-denoiser", "version": "1.0.0", "name": "Toy denoiser", "task": "image-to-image",
+            "format": "state_dict", "network": {"name": "CNN10"}, "input": {"modality": "CT", "spatial_dims": 2},
+            "files": [{"url": "https://example.org/toy.pt", "filename": "toy.pt", "sha256": "0" * 64}],
+            "licence": {"name": "MIT"}, "training": {"trained_by_project": False, "data": "none"},
+            "intended_use": "test", "research_only": True, "validation_status": "none"}
+    (cards / "toy.json").write_text(json.dumps(card), encoding="utf-8")
+    monkeypatch.setenv("HCCAI_MODEL_CARDS", str(cards))
+    choices = module.HCCImageEnhancementLogic().denoiserChoices()
+    assert choices[0][1] == "noise2self"
+    keys = [key for _label, key in choices]
+    assert "toy-denoiser@1.0.0" in keys and "liver-classical@1.0.0" not in keys
+
+
+def test_widget_smoke(module, headless, gui, rigid_run, monkeypatch):
+    """The widget builds from the .ui, binds the parameter node and runs a DSA in-process from its button."""
+    import slicer_stubs
+
+    monkeypatch.setattr(module.HCCImageEnhancementLogic, "installRequirements", lambda self: None)  # no PyTorchUtils
+
+    from HCCInterventionalAILib.imaging.volume import Volume
+    from HCCInterventionalAILib.scene import volume_to_node
+
+    node = volume_to_node(headless.scene, Volume.from_array(rigid_run.frames, name="XA"))
+    widget, ui = slicer_stubs.make_widget(module)
+    parameters = widget._parameterNode
+    parameters.runNode = node
+    parameters.runInWorker = False
+    parameters.motion = module.MotionModel.NONE
+    assert ui.dsaButton.enabled and ui.denoiseMethodComboBox.itemData(0) == "noise2self"
+    ui.dsaButton.emit("clicked(bool)", False)
+    assert "XA DSA (none)" in ui.dsaStatusLabel.text
+    assert ui.dsaButton.text == "Subtract"
+    widget.cleanup()
