@@ -90,7 +90,7 @@ def select_mask_frame(
     motion: Literal["none", "rigid", "deformable"] = "none",
     *,
     threshold: float | None = None,
-    backend: Literal["torch", "simpleitk"] = "torch",
+    backend: Literal["torch", "gauss-newton", "simpleitk"] = "torch",
     device: str | None = None,
 ) -> int:
     """The last contrast-free frame: the automatic mask.
@@ -156,7 +156,7 @@ def subtract_run(
     motion: Literal["none", "rigid", "deformable"] = "none",
     progress: Progress | ProgressCallback | None = None,
     *,
-    backend: Literal["torch", "simpleitk"] = "torch",
+    backend: Literal["torch", "gauss-newton", "simpleitk"] = "torch",
     device: str | None = None,
     return_fields: bool = False,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
@@ -170,7 +170,8 @@ def subtract_run(
         mask_index: index of the mask frame, negative from the end, or "auto" (:func:`select_mask_frame`).
         motion: "none" (plain subtraction), "rigid" or "deformable" (rigid then free-form).
         progress: optional progress reporter or callback (fraction, message); raises ``Cancelled``.
-        backend: registration backend, "torch" (all frames at once, CPU/GPU) or "simpleitk" (per frame).
+        backend: registration backend, "torch" (all frames at once, CPU/GPU), "gauss-newton" (per frame in threads,
+            fastest on a CPU) or "simpleitk" (per frame, classical reference).
         device: torch device for the "torch" backend (None: CUDA when available).
         return_fields: also return the registration fields (n, 2, rows, cols), pixels (row, col).
 
@@ -202,9 +203,15 @@ def subtract_run(
         fields = np.zeros((n, 2, *array.shape[1:]), dtype=np.float32)
         dsa = mask[None] - logs
     else:
-        fields = register_mask(mask, logs, motion, backend=backend, device=device, progress=reporter.sub(0.0, 0.9))
+        fields = register_mask(mask, logs, motion, backend=backend, device=device, progress=reporter.sub(0.0, 0.9),
+                               skip_index=mask_index)
         fields[mask_index] = 0.0
-        warped = _warp_torch(mask, fields, device) if backend == "torch" else warp_frames(mask, fields)
+        if backend == "torch":
+            warped = _warp_torch(mask, fields, device)
+        else:
+            import os
+
+            warped = warp_frames(mask, fields, threads=min(os.cpu_count() or 1, 8))
         dsa = warped - logs
     reporter.update(1.0, "subtraction done")
     dsa = dsa.astype(np.float32, copy=False)

@@ -43,7 +43,9 @@ class DSARequest:
     Attributes:
         mask_index: mask frame; None = automatic (last contrast-free frame).
         motion: "none", "rigid" or "deformable".
-        backend: "torch" (batched, CPU/GPU) or "simpleitk" (per frame, classical).
+        backend: "torch" (batched, CPU/GPU; deformable starts from the Gauss–Newton rigid fit), "gauss-newton"
+            (per frame in threads, fastest on a CPU; rigid as accurate as torch, deformable looser) or "simpleitk"
+            (per frame, classical reference).
         device: torch device; None = CUDA when available.
         frame_rate: frames per second when the source has no frame times.
         roi: optional time–intensity region (row0, row1, col0, col1), end-exclusive.
@@ -51,7 +53,7 @@ class DSARequest:
 
     mask_index: int | None = None
     motion: Literal["none", "rigid", "deformable"] = "deformable"
-    backend: Literal["torch", "simpleitk"] = "torch"
+    backend: Literal["torch", "gauss-newton", "simpleitk"] = "torch"
     device: str | None = None
     frame_rate: float = 3.0
     roi: tuple[int, int, int, int] | None = None
@@ -59,8 +61,8 @@ class DSARequest:
     def __post_init__(self) -> None:
         if self.motion not in ("none", "rigid", "deformable"):
             raise EnhancementInputError(f"motion must be none, rigid or deformable, got {self.motion!r}")
-        if self.backend not in ("torch", "simpleitk"):
-            raise EnhancementInputError(f"backend must be torch or simpleitk, got {self.backend!r}")
+        if self.backend not in ("torch", "gauss-newton", "simpleitk"):
+            raise EnhancementInputError(f"backend must be torch, gauss-newton or simpleitk, got {self.backend!r}")
         if self.frame_rate <= 0:
             raise EnhancementInputError(f"frame_rate must be > 0, got {self.frame_rate}")
 
