@@ -8,6 +8,7 @@ PyTorch releases before 2.6 had a bypass of this mode (CVE-2025-32434), so they 
 
 from __future__ import annotations
 
+import argparse
 import pickle
 import pickletools
 import re
@@ -19,11 +20,15 @@ from typing import Any
 from .dependencies import import_torch
 from .errors import ModelLoadError, UnsafeModelError
 
-__all__ = ["MINIMUM_SAFE_TORCH", "load_state_dict"]
+__all__ = ["MINIMUM_SAFE_TORCH", "SAFE_GLOBALS", "load_state_dict"]
 
 #: Oldest PyTorch whose ``weights_only=True`` loading has no known code-execution bypass.
 MINIMUM_SAFE_TORCH = (2, 6)
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "network", "net")
+#: Plain-data classes a checkpoint may hold besides tensors: ``argparse.Namespace`` (attributes only, no code), in
+#: which training scripts such as ldct-benchmark's store their arguments next to ``model_state_dict`` (its hub
+#: loader allows exactly this class: ``torch.serialization.add_safe_globals([argparse.Namespace])``).
+SAFE_GLOBALS = (argparse.Namespace,)
 
 
 _CODE_OPCODES = frozenset({"GLOBAL", "STACK_GLOBAL", "INST", "OBJ", "REDUCE", "NEWOBJ", "NEWOBJ_EX", "BUILD"})
@@ -94,7 +99,8 @@ def load_state_dict(path: str | Path, key: str | None = None) -> dict[str, Any]:
             f"install PyTorch {'.'.join(map(str, MINIMUM_SAFE_TORCH))} or newer"
         )
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(list(SAFE_GLOBALS)):
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         reason = [line.strip() for line in str(error).splitlines() if line.strip()]
         detail = next((line for line in reason if "GLOBAL" in line), "")
