@@ -105,6 +105,35 @@ def test_lesion_volume_is_kept(case):
     assert abs(denoised - clean) <= 0.7 * abs(noisy - clean), (clean, denoised, noisy)
 
 
+def test_lesion_volume_excess_is_residual_noise_not_a_shift(case):
+    """Why the denoised lesion is larger (≈ 20 vs 14.3 mL): every voxel the reader adds is a liver voxel (noise-free
+    value < 95 HU, ≈ 70 HU) lifted above the 95 HU threshold by residual noise, not an edge shift or a bias. In the
+    2-voxel ring around the tumour the denoising error (denoised − noise-free CT) has mean ≈ 0 (|mean| < 5 HU) and
+    sd ≈ 30 HU, about half the low-dose noise (≈ 56 HU) but larger than the 25 HU between the liver and the
+    threshold, so about a fifth of the ring crosses it. Measured on this case: 83 added voxels, noise-free mean
+    70 HU (max 75 HU); ring error sd 29.8 HU. The volume tolerance therefore stays at 45 %; a tighter one needs a
+    denoiser with less residual noise (600 Noise2Self steps raised it) or a reader that smooths."""
+    masks = case["masks"]
+    clean, den, low = case["clean"], case["denoised"].array, case["low"].array
+
+    def segment(image):
+        near = binary_dilation(masks["Tumor 1"], iterations=2) & masks["Liver"]
+        labels, _ = label((image > 95.0) & near)
+        centre = tuple(int(round(v)) for v in np.argwhere(masks["Tumor 1"]).mean(axis=0))
+        from scipy.ndimage import binary_closing
+
+        return binary_closing(labels == labels[centre], iterations=1) if labels[centre] else np.zeros_like(near)
+
+    added = segment(den) & ~segment(clean)
+    assert added.sum() > 0.2 * segment(clean).sum()
+    assert float(clean[added].max()) < 95.0 and abs(float(clean[added].mean()) - 70.0) < 10.0
+    ring = (binary_dilation(masks["Tumor 1"], iterations=2) & masks["Liver"]
+            & ~binary_dilation(masks["Tumor 1"], iterations=1))
+    error, noise = (den - clean)[ring], (low - clean)[ring]
+    assert abs(float(error.mean())) < 5.0
+    assert 25.0 < float(error.std()) < 0.7 * float(noise.std())
+
+
 def test_hallucination_check_flags_a_planted_structure_only(case):
     """The real denoiser output is not flagged in the liver; a planted 8 mm-radius +60 HU sphere (a fake lesion the
     input does not contain) is flagged, at its own position (centroid within 1.5 voxels)."""
