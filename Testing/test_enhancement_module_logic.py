@@ -121,6 +121,30 @@ def test_subtract_a_sequence_with_a_roi_curve(module, headless, rigid_run):
     assert nodes["chart"].GetNumberOfPlotSeriesNodes() == 1
 
 
+def test_curve_region_from_a_segment(module, headless, rigid_run):
+    """Volume input and a segmentation on the run's grid holding the tumour (in every frame) and a decoy segment: the
+    curve of the named segment equals the mean DSA inside the tumour mask, frame by frame (computed here)."""
+    from HCCInterventionalAILib.imaging.segmentation import Segmentation
+    from HCCInterventionalAILib.imaging.volume import Volume
+    from HCCInterventionalAILib.scene import node_to_volume, segmentation_to_node, volume_to_node
+
+    run = rigid_run
+    node = volume_to_node(headless.scene, Volume.from_array(run.frames, name="XA"))
+    grid = node_to_volume(node).geometry
+    segmentation = Segmentation(grid, name="Regions")
+    segmentation.add("Decoy", np.broadcast_to(~run.tumour_mask, run.frames.shape))
+    segmentation.add("Tumour", np.broadcast_to(run.tumour_mask, run.frames.shape))
+    seg_node = segmentation_to_node(headless.scene, segmentation, "Regions", reference_volume_node=node)
+    logic = module.HCCImageEnhancementLogic()
+    nodes = logic.subtract(node, motion="none", maskIndex=0, roiNode=seg_node, roiSegment="Tumour", show=False)
+    dsa = node_to_volume(nodes["volume"]).array
+    table = nodes["curve"].GetTable()
+    curve = [table.GetValue(i, 1).ToDouble() for i in range(table.GetNumberOfRows())]
+    np.testing.assert_allclose(curve, dsa[:, run.tumour_mask].mean(axis=1), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="no segment 'Liver'"):
+        logic.subtract(node, motion="none", maskIndex=0, roiNode=seg_node, roiSegment="Liver", show=False)
+
+
 def test_subtract_in_a_worker_process(module, headless, rigid_run):
     """The worker gives the same DSA as the in-process run (same library call, read back from its files), and its
     temporary folder is removed after reading."""
