@@ -115,3 +115,9 @@ def test_cli_user_errors_are_one_line(tmp_path: Path):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.exit_code == 2 and len(lines) == 1 and "not a CT" in lines[0], result.output
     assert not out.exists()
+    ct = write_volume(Volume.from_array(np.full((2, 8, 8), -1000.0, np.float32), modality="CT", units="HU"),
+                      tmp_path / "ct.nrrd")
+    result = runner.invoke(app, ["enhance", "denoise", str(ct), "--method", "liver-classical", "-o", str(out), "--quiet"])
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1 and "not a CT denoiser" in lines[0], result.output
+    assert not out.exists()

@@ -78,20 +78,23 @@ def register(app: typer.Typer) -> None:
     def denoise(
         ct: Path = typer.Argument(..., help="CT volume (NRRD, NIfTI, MHA or a DICOM folder), HU"),
         output: Path = typer.Option(Path("hccai-denoise"), "--output", "-o", help="Output folder"),
+        method: str = typer.Option("noise2self", help="noise2self (trained on this scan, no weights) or the id of a "
+                                                      "registered CT denoiser model card, e.g. ldct-benchmark-redcnn "
+                                                      "(its weights are downloaded and verified on first use)"),
         iterations: int = typer.Option(300, min=1, help="Noise2Self training steps on this scan"),
         seed: int = typer.Option(0, help="Random seed"),
         device: DeviceOption = "auto",
         overwrite: OverwriteOption = False,
         quiet: QuietOption = False,
     ) -> None:
-        """Self-supervised (Noise2Self) denoising trained on the scan itself; writes the difference map and checks."""
+        """Denoise a CT (Noise2Self on the scan itself, or a denoiser model card); writes the difference map and checks."""
         from ..imaging.io import read_volume
         from .denoise import Noise2SelfSettings
         from .pipeline import DenoiseRequest, run_denoise
 
         with user_errors(output):
             check_device(device)
-            request = DenoiseRequest(settings=Noise2SelfSettings(
+            request = DenoiseRequest(method=method, settings=Noise2SelfSettings(
                 iterations=iterations, seed=seed, device=None if device == "auto" else device))
             with atomic_output(output, overwrite=overwrite) as staging, \
                     terminal_progress("hccai enhance denoise", enabled=not quiet) as progress:
