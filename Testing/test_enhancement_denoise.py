@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy.ndimage import binary_dilation, binary_erosion, label
+from torch_threads import one_torch_thread  # noqa: F401  (autouse: torch on one thread)
 
 from HCCInterventionalAILib.enhancement import NotCTError
 from HCCInterventionalAILib.enhancement.denoise import Noise2SelfSettings, denoise_volume

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from torch_threads import one_torch_thread  # noqa: F401  (autouse: torch on one thread)
 
 from HCCInterventionalAILib.enhancement import (
     DisplayImageError,

@@ -26,6 +26,7 @@ import re
 
 import numpy as np
 import pytest
+from torch_threads import one_torch_thread  # noqa: F401  (autouse: torch on one thread)
 
 from HCCInterventionalAILib.models.card import builtin_cards_directory, card_from_dict, load_card
 

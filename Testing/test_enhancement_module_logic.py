@@ -15,6 +15,7 @@ import sys
 import numpy as np
 import pytest
 from packaging_lists import ROOT
+from torch_threads import one_torch_thread  # noqa: F401  (autouse: torch on one thread)
 
 MODULE = "HCCImageEnhancement"
 MODULE_FILE = ROOT / "HCCInterventionalAI" / f"{MODULE}.py"
@@ -244,9 +245,10 @@ def test_denoise_with_quality_regions_and_reference(module, headless, noisy_ct):
     assert nodes["denoised"].GetAttribute("HCCImageEnhancement.HallucinationFlagged") in ("True", "False")
 
 
-def test_denoise_in_a_worker_and_refuses_non_ct(module, headless, noisy_ct):
+def test_denoise_in_a_worker_and_refuses_non_ct(module, headless, noisy_ct, monkeypatch):
     """The worker path gives a denoised volume on the input's grid with lower noise; an MR volume is refused with a
     clear error before anything starts."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the worker inherits it: torch on one thread (see torch_threads)
     from HCCInterventionalAILib.imaging.volume import Volume
     from HCCInterventionalAILib.scene import node_to_volume, volume_to_node
 
@@ -303,3 +305,10 @@ def test_widget_smoke(module, headless, gui, rigid_run, monkeypatch):
     assert "XA DSA (none)" in ui.dsaStatusLabel.text
     assert ui.dsaButton.text == "Subtract"
     widget.cleanup()
+
+
+def test_module_self_test(module, headless, monkeypatch):
+    """The module's own self test (Slicer: Reload and Test) passes headless: a small synthetic DSA and a denoising."""
+    monkeypatch.setattr(module.HCCImageEnhancementLogic, "installRequirements", lambda self: None)  # no PyTorchUtils
+    test = module.HCCImageEnhancementTest()
+    test.runTest()

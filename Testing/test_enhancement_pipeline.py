@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from torch_threads import one_torch_thread  # noqa: F401  (autouse: torch on one thread)
 from typer.testing import CliRunner
 
 from HCCInterventionalAILib.cli.main import app

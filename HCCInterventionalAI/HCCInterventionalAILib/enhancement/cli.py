@@ -52,8 +52,8 @@ def register(app: typer.Typer) -> None:
         motion: str = typer.Option("deformable", help="none | rigid | deformable"),
         mask: int = typer.Option(-1, help="Mask frame index; -1 = automatic (last contrast-free frame)"),
         frame_rate: float = typer.Option(3.0, help="Frames per second when the file does not say"),
-        backend: str = typer.Option("torch", help="torch (batched, CPU/GPU) | gauss-newton (per frame, fast CPU) | "
-                                                  "simpleitk (per frame)"),
+        backend: str = typer.Option("auto", help="auto (gauss-newton for rigid, torch for deformable) | torch "
+                                                 "(batched, CPU/GPU) | gauss-newton (per frame, fast CPU) | simpleitk"),
         device: DeviceOption = "auto",
         overwrite: OverwriteOption = False,
         quiet: QuietOption = False,

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..progress import Progress, ProgressCallback, as_progress
 from .errors import DisplayImageError, EnhancementInputError, FrameSizeMismatchError, TooFewFramesError
-from .registration import register_mask, warp_frames
+from .registration import BACKENDS, register_mask, resolve_backend, warp_frames
 
 __all__ = [
     "COUNT_FLOOR",
@@ -90,7 +90,7 @@ def select_mask_frame(
     motion: Literal["none", "rigid", "deformable"] = "none",
     *,
     threshold: float | None = None,
-    backend: Literal["torch", "gauss-newton", "simpleitk"] = "torch",
+    backend: Literal["auto", "torch", "gauss-newton", "simpleitk"] = "torch",
     device: str | None = None,
 ) -> int:
     """The last contrast-free frame: the automatic mask.
@@ -156,7 +156,7 @@ def subtract_run(
     motion: Literal["none", "rigid", "deformable"] = "none",
     progress: Progress | ProgressCallback | None = None,
     *,
-    backend: Literal["torch", "gauss-newton", "simpleitk"] = "torch",
+    backend: Literal["auto", "torch", "gauss-newton", "simpleitk"] = "torch",
     device: str | None = None,
     return_fields: bool = False,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
@@ -171,7 +171,8 @@ def subtract_run(
         motion: "none" (plain subtraction), "rigid" or "deformable" (rigid then free-form).
         progress: optional progress reporter or callback (fraction, message); raises ``Cancelled``.
         backend: registration backend, "torch" (all frames at once, CPU/GPU), "gauss-newton" (per frame in threads,
-            fastest on a CPU) or "simpleitk" (per frame, classical reference).
+            fastest on a CPU), "simpleitk" (per frame, classical reference) or "auto" (gauss-newton for rigid
+            motion, torch for deformable).
         device: torch device for the "torch" backend (None: CUDA when available).
         return_fields: also return the registration fields (n, 2, rows, cols), pixels (row, col).
 
@@ -196,6 +197,9 @@ def subtract_run(
     if isinstance(mask_index, bool) or not isinstance(mask_index, (int, np.integer)) or not -n <= mask_index < n:
         raise EnhancementInputError(f"mask_index {mask_index!r} is outside the run's {n} frames")
     mask_index = int(mask_index) % n
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    backend = resolve_backend(backend, motion) if motion != "none" else backend
     reporter.update(0.0, "log transform")
     logs = log_frames(array)
     mask = logs[mask_index]

@@ -21,7 +21,7 @@ from .dsa import TimeIntensityCurve, as_frames, select_mask_frame, subtract_run,
 from .errors import EnhancementInputError
 from .lowdose import require_ct
 from .quality import HallucinationReport, cnr, difference_map, hallucination_check, snr
-from .registration import noise_sd
+from .registration import noise_sd, resolve_backend
 
 __all__ = [
     "DSARequest",
@@ -43,7 +43,8 @@ class DSARequest:
     Attributes:
         mask_index: mask frame; None = automatic (last contrast-free frame).
         motion: "none", "rigid" or "deformable".
-        backend: "torch" (batched, CPU/GPU; deformable starts from the Gauss–Newton rigid fit), "gauss-newton"
+        backend: "auto" (default: gauss-newton for rigid, torch for deformable), "torch" (batched, CPU/GPU;
+            deformable starts from the Gauss–Newton rigid fit), "gauss-newton"
             (per frame in threads, fastest on a CPU; rigid as accurate as torch, deformable looser) or "simpleitk"
             (per frame, classical reference).
         device: torch device; None = CUDA when available.
@@ -53,7 +54,7 @@ class DSARequest:
 
     mask_index: int | None = None
     motion: Literal["none", "rigid", "deformable"] = "deformable"
-    backend: Literal["torch", "gauss-newton", "simpleitk"] = "torch"
+    backend: Literal["auto", "torch", "gauss-newton", "simpleitk"] = "auto"
     device: str | None = None
     frame_rate: float = 3.0
     roi: tuple[int, int, int, int] | None = None
@@ -61,8 +62,8 @@ class DSARequest:
     def __post_init__(self) -> None:
         if self.motion not in ("none", "rigid", "deformable"):
             raise EnhancementInputError(f"motion must be none, rigid or deformable, got {self.motion!r}")
-        if self.backend not in ("torch", "gauss-newton", "simpleitk"):
-            raise EnhancementInputError(f"backend must be torch, gauss-newton or simpleitk, got {self.backend!r}")
+        if self.backend not in ("auto", "torch", "gauss-newton", "simpleitk"):
+            raise EnhancementInputError(f"backend must be auto, torch, gauss-newton or simpleitk, got {self.backend!r}")
         if self.frame_rate <= 0:
             raise EnhancementInputError(f"frame_rate must be > 0, got {self.frame_rate}")
 
@@ -153,7 +154,8 @@ def run_dsa(frames: Any, request: DSARequest | None = None, *, times_s: Any = No
     reporter.update(1.0, "DSA done")
     return DSAResult(
         dsa=dsa, fields=fields, times_s=prepared.times_s, mask_index=prepared.mask_index,
-        mask_automatic=prepared.mask_automatic, motion=request.motion, backend=request.backend,
+        mask_automatic=prepared.mask_automatic, motion=request.motion,
+        backend=resolve_backend(request.backend, request.motion) if request.motion != "none" else "none",
         seconds=float(seconds), frames_per_second=float(dsa.shape[0] / max(seconds, 1e-9)),
         max_displacement_px=float(np.sqrt((fields**2).sum(axis=1)).max()) if fields.size else 0.0, curve=curve,
     )
@@ -254,7 +256,7 @@ def run_denoise(
         request: settings.
         lesion_roi, background_roi: optional masks for SNR (background) and CNR (lesion vs background).
         region: where the hallucination check looks (default: voxels between −200 and 400 HU in the input,
-            i.e. soft tissue, eroded by one voxel).
+            i.e. soft tissue, eroded by one voxel within each slice).
         progress: progress reporter or callback.
 
     Returns:
@@ -277,7 +279,9 @@ def run_denoise(
         state = DenoiserState(state_dict={}, settings=request.settings, final_loss=float("nan"), seconds=0.0)
     total = time.perf_counter() - start
     if region is None:
-        region = binary_erosion((prepared.array > -200) & (prepared.array < 400), iterations=1)
+        in_plane = np.zeros((3, 3, 3), dtype=bool)
+        in_plane[1] = [[False, True, False], [True, True, True], [False, True, False]]  # thin slabs keep a region
+        region = binary_erosion((prepared.array > -200) & (prepared.array < 400), structure=in_plane)
     report = hallucination_check(prepared.array, denoised.array, region=region, k=request.hallucination_k,
                                  min_voxels=request.hallucination_min_voxels)
     difference = prepared.with_array(difference_map(prepared.array, denoised.array),

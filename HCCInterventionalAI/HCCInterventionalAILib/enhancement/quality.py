@@ -127,6 +127,8 @@ def local_change(before: np.ndarray, after: np.ndarray, sigma_px: float = 1.5,
     sigma = (0.0, sigma_px, sigma_px) if diff.ndim == 3 else (sigma_px, sigma_px)
     mean = gaussian_filter(diff, sigma=sigma)
     values = mean[np.asarray(region, dtype=bool)] if region is not None else mean.ravel()
+    if values.size == 0:  # an empty region: nothing to measure, and nothing can be flagged in it
+        return mean, float("inf")
     spread = 1.4826 * float(np.median(np.abs(values - np.median(values))))
     return mean, max(spread, 1e-6)
 

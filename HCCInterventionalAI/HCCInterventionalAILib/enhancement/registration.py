@@ -22,7 +22,24 @@ import numpy as np
 
 from ..progress import Progress
 
-__all__ = ["bspline_basis", "noise_sd", "register_mask", "warp_frames"]
+__all__ = ["BACKENDS", "bspline_basis", "noise_sd", "register_mask", "resolve_backend", "warp_frames"]
+
+#: Registration backends; "auto" = "gauss-newton" for rigid motion, "torch" for deformable (see resolve_backend).
+BACKENDS = ("auto", "torch", "gauss-newton", "simpleitk")
+
+
+def resolve_backend(backend: str, motion: str) -> str:
+    """The backend that runs: "auto" picks "gauss-newton" for rigid motion (as accurate as the torch fit on the
+    synthetic runs of the tests and independent of torch's thread pool) and "torch" otherwise; others pass through.
+
+    Raises:
+        ValueError: an unknown backend.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "auto":
+        return "gauss-newton" if motion == "rigid" else "torch"
+    return backend
 
 Motion = Literal["none", "rigid", "deformable"]
 
@@ -266,7 +283,7 @@ def register_mask(
     frames: np.ndarray,
     motion: Motion = "deformable",
     *,
-    backend: Literal["torch", "gauss-newton", "simpleitk"] = "torch",
+    backend: Literal["auto", "torch", "gauss-newton", "simpleitk"] = "torch",
     device: str | None = None,
     progress: Progress | None = None,
     skip_index: int | None = None,
@@ -277,8 +294,8 @@ def register_mask(
         mask: log-intensity mask image (rows, cols).
         frames: log-intensity frames (n, rows, cols).
         motion: "rigid" or "deformable" ("none" returns zeros).
-        backend: "torch" (all frames at once, CPU/GPU), "gauss-newton" (per frame in threads, CPU) or
-            "simpleitk" (per frame, classical reference).
+        backend: "torch" (all frames at once, CPU/GPU), "gauss-newton" (per frame in threads, CPU),
+            "simpleitk" (per frame, classical reference) or "auto" (:func:`resolve_backend`).
         device: torch device ("cpu", "cuda", None = CUDA when available).
         progress: optional progress reporter.
         skip_index: a frame whose field is zero without registering it (the mask frame; "gauss-newton" only).
@@ -293,6 +310,7 @@ def register_mask(
         raise ValueError(f"motion must be 'none', 'rigid' or 'deformable', got {motion!r}")
     if motion == "none":
         return np.zeros((frames.shape[0], 2, *frames.shape[1:]), dtype=np.float32)
+    backend = resolve_backend(backend, motion)
     if backend == "torch":
         initial = None
         if motion == "deformable":  # rigid start from the fast Gauss–Newton fit (CPU): the Adam rigid stages are skipped

@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     dsa.add_argument("--frames", type=Path, required=True, help=".npz with 'frames' (n, rows, cols) and 'times_s'")
     dsa.add_argument("--motion", default="deformable", choices=["none", "rigid", "deformable"])
     dsa.add_argument("--mask", type=int, default=-1, help="mask frame; -1 = automatic")
-    dsa.add_argument("--backend", default="torch", choices=["torch", "simpleitk"])
+    dsa.add_argument("--backend", default="auto", choices=["auto", "torch", "gauss-newton", "simpleitk"])
     denoise = commands.add_parser("denoise", help="denoise a CT")
     denoise.add_argument("--ct", type=Path, required=True, help="CT volume (NRRD), HU")
     denoise.add_argument("--method", default="noise2self", help="noise2self or a denoiser model card id")
