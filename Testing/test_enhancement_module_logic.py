@@ -312,3 +312,23 @@ def test_module_self_test(module, headless, monkeypatch):
     monkeypatch.setattr(module.HCCImageEnhancementLogic, "installRequirements", lambda self: None)  # no PyTorchUtils
     test = module.HCCImageEnhancementTest()
     test.runTest()
+
+
+def test_cancel_leaves_the_scene_unchanged(module, headless, rigid_run, noisy_ct):
+    """A cancelled DSA or denoising raises Cancelled and adds no node."""
+    from HCCInterventionalAILib.imaging.volume import Volume
+    from HCCInterventionalAILib.progress import Cancelled, CancelToken
+    from HCCInterventionalAILib.scene import volume_to_node
+
+    logic = module.HCCImageEnhancementLogic()
+    scene = headless.scene
+    run_node = volume_to_node(scene, Volume.from_array(rigid_run.frames, name="XA"))
+    ct_node = volume_to_node(scene, noisy_ct[0])
+    count = scene.GetNumberOfNodes()
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        logic.subtract(run_node, motion="rigid", maskIndex=0, cancelToken=token, show=False)
+    with pytest.raises(Cancelled):
+        logic.denoise(ct_node, iterations=5, cancelToken=token)
+    assert scene.GetNumberOfNodes() == count
