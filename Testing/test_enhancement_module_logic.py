@@ -332,3 +332,47 @@ def test_cancel_leaves_the_scene_unchanged(module, headless, rigid_run, noisy_ct
     with pytest.raises(Cancelled):
         logic.denoise(ct_node, iterations=5, cancelToken=token)
     assert scene.GetNumberOfNodes() == count
+
+
+def test_widget_denoises_in_a_worker_from_a_timer_and_cancels(module, headless, gui, noisy_ct, monkeypatch):
+    """'Run in a worker process' (the default): the Denoise button starts the worker and turns into Cancel, a QTimer
+    polls it and the result becomes NEW nodes with the hallucination verdict shown; pressing Cancel while it runs
+    ends the worker, adds nothing and removes its temporary folder."""
+    import time
+
+    import slicer_stubs
+
+    from HCCInterventionalAILib.scene import volume_to_node
+
+    monkeypatch.setattr(module.HCCImageEnhancementLogic, "installRequirements", lambda self: None)  # no PyTorchUtils
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    widget, ui = slicer_stubs.make_widget(module)
+    parameters = widget._parameterNode
+    assert parameters.runInWorker
+    parameters.ctVolume = volume_to_node(headless.scene, noisy_ct[0])
+    parameters.iterations = 20
+
+    def drive(cancel: bool = False) -> None:
+        deadline = time.monotonic() + 120
+        while widget._running["denoise"] is not None and time.monotonic() < deadline:
+            if cancel:
+                ui.denoiseButton.emit("clicked(bool)", True)  # the button is Cancel while the worker runs
+            widget._workers[-1].timer.timeout.emit()
+            time.sleep(0.02)
+
+    count = headless.scene.GetNumberOfNodes()
+    ui.denoiseButton.emit("clicked(bool)", True)
+    assert ui.denoiseButton.text == "Cancel" and not ui.runInWorkerCheckBox.enabled
+    drive()
+    assert ui.denoiseStatusLabel.text.startswith("Created 'Noisy CT denoised (noise2self)'"), ui.denoiseStatusLabel.toolTip
+    assert "hallucination" in ui.hallucinationLabel.text.lower()
+    assert headless.scene.GetNumberOfNodes() > count and ui.denoiseButton.text == "Denoise"
+    assert not widget._workers[-1].runner.folder.exists()
+
+    count = headless.scene.GetNumberOfNodes()
+    ui.denoiseButton.emit("clicked(bool)", True)
+    drive(cancel=True)
+    assert ui.denoiseStatusLabel.text == "Cancelled; nothing was added to the scene."
+    assert headless.scene.GetNumberOfNodes() == count and not widget._workers[-1].runner.folder.exists()
+    assert ui.denoiseButton.text == "Denoise" and ui.runInWorkerCheckBox.enabled
+    widget.cleanup()
