@@ -128,7 +128,8 @@ def main() -> None:
         rows.append(("network surrogate", "48x48x48", "cpu", None, f"skipped: {error}"))
 
     n, dt = steps["cpu"]
-    print(f"Covidien 75 W source (P_eff {row.source.effective_power_w:.2f} W), {n} steps of {dt:.3f} s, "
+    print(f"Covidien 75 W source (P_abs {row.source.absorbed_power_w:.2f} W, tau {row.source.power_decay_time_s} s), "
+          f"{n} steps of {dt:.3f} s, "
           f"{np.prod(geometry.shape) / 1e6:.2f} M voxels")
     print(f"{'case':34} {'grid':12} {'device':28} {'median s':>9} {'ratio':>9}  note")
     for case, grid, dev, seconds, note in rows:
