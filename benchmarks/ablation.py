@@ -88,7 +88,7 @@ def main() -> None:
 
     def physics(device_name: str, vessels=None):
         result = simulate_bioheat(power, duration, tissue=tissue, spacing_mm=geometry.spacing, vessels=vessels,
-                                  device=device_name)
+                                  device=device_name, power_envelope=row.source.envelope)
         steps[device_name] = (result.n_steps, result.time_step_s)
         return result
 
