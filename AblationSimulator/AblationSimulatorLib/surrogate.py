@@ -16,6 +16,11 @@ Output: 2 channels (background, coagulated Ω ≥ 1), softmax. :func:`predict_zo
 project's model-loading library (:func:`HCCInterventionalAILib.models.load_model`) from the card
 ``Resources/ModelCards/ablation-zone-surrogate.json`` (task "image-to-image", so that it is not offered as a CT
 segmentation model); :func:`main` regenerates the data and retrains it.
+
+Evaluation (model card; :func:`compare_with_fine_solver`): the labels are the solver's zones on the network's own
+1.5 mm grid, but the answer a user wants is the 1 mm solver over the same 72 mm field of view, so the network's
+zone is also resampled onto that 1 mm grid and compared with it, and its speed is compared with that 1 mm solver
+run (the equivalent answer), not with a larger or coarser one (``benchmarks/ablation.py``).
 """
 
 from __future__ import annotations
