@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -103,13 +105,19 @@ def test_longer_ablation_never_gives_a_smaller_zone_in_perfused_liver():
     assert not (zones[300.0] & ~zones[600.0]).any()
 
 
-@pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_every_chart_row_in_3d_on_gpu():
-    """All 40 chart rows with the 3-D solver (1 mm grid) on the GPU, source centred at the setting's calibrated
-    centre: semi-axes within 1 mm of the axisymmetric calibration's zone (a different discretisation of the same
-    equation, preset 'fit') and within ROW_TOLERANCE_MM + 1 mm of the chart (the calibration's honest tolerance,
-    Testing/test_ablation_devices.py), at least 34 rows within the issue's 2 mm."""
+@pytest.mark.parametrize("torch_device", [
+    pytest.param("cuda", marks=[pytest.mark.gpu,
+                                pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]),
+    pytest.param("cpu", marks=pytest.mark.skipif(
+        os.environ.get("HCCAI_ABLATION_ALL_ROWS_CPU") != "1",
+        reason="about 70 s on one CPU thread: set HCCAI_ABLATION_ALL_ROWS_CPU=1")),
+])
+def test_every_chart_row_in_3d(torch_device):
+    """All 40 chart rows with the 3-D solver (1 mm grid), source centred at the setting's calibrated centre:
+    semi-axes within 1 mm of the axisymmetric calibration's zone (a different discretisation of the same equation,
+    preset 'fit') and within ROW_TOLERANCE_MM + 1 mm of the chart (the calibration's honest tolerance,
+    Testing/test_ablation_devices.py), at least 34 rows within the issue's 2 mm. Measured on the CPU: worst 2.41 mm
+    from the chart, 0.11 mm from the calibration, 36/40 rows within 2 mm."""
     from test_ablation_devices import ROW_TOLERANCE_MM
 
     worst_chart = worst_calibration = 0.0
@@ -119,7 +127,7 @@ def test_every_chart_row_in_3d_on_gpu():
             geometry, applicator = _setup(row, margin_mm=16.0)
             centre = _source_centre(row, applicator)
             result = simulate_applicators(geometry, [(applicator, row.source)], row.time_s,
-                                          tissue=TISSUE_PRESETS["liver_ex_vivo"], device="cuda")
+                                          tissue=TISSUE_PRESETS["liver_ex_vivo"], device=torch_device)
             along, perp = _axes(result, geometry, applicator, centre)
             chart = max(*np.abs(np.array(along) - row.ellipsoid.along_mm),
                         *np.abs(np.array(perp) - row.ellipsoid.perpendicular_1_mm))
@@ -127,7 +135,7 @@ def test_every_chart_row_in_3d_on_gpu():
                               *np.abs(np.array(perp) - row.fitted_perpendicular_mm))
             worst_chart, worst_calibration = max(worst_chart, chart), max(worst_calibration, calibration)
             within += chart <= 2.0
-    print(f"3-D on CUDA over all rows: worst vs chart {worst_chart:.2f} mm, vs calibration {worst_calibration:.2f} "
+    print(f"3-D on {torch_device} over all rows: worst vs chart {worst_chart:.2f} mm, vs calibration {worst_calibration:.2f} "
           f"mm, {within}/40 rows within 2 mm")
     assert worst_calibration <= 1.0
     assert worst_chart <= ROW_TOLERANCE_MM + 1.0
