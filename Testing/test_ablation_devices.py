@@ -62,6 +62,7 @@ def test_bilinear_interpolation_between_chart_settings():
     ends = [device.row(p, 150.0).source for p in (45.0, 75.0)]
     assert source.absorbed_power_w == pytest.approx(np.mean([s.absorbed_power_w for s in ends]))
     assert source.active_length_mm == pytest.approx(np.mean([s.active_length_mm for s in ends]))
+    assert source.sigma_mm == pytest.approx(np.mean([s.sigma_mm for s in ends]))
     assert device.source_model(60.0, 600.0) == source
 
 
@@ -125,10 +126,10 @@ def _setting_run(device, power_w, times_s, margin_mm=20.0):
         half_length_mm=max(r.ellipsoid.along_mm for r in rows) + margin_mm)
 
 
-#: What the time-independent calibration really meets (see the calibration module's docstring): every chart row
-#: within 2.5 mm (worst measured 2.44 mm, Amica 40 W / 600 s along the shaft), and 36 of the 40 rows within 2 mm.
-ROW_TOLERANCE_MM = 2.5
-ROWS_WITHIN_2_MM = 36
+#: The issue's tolerance, which the time-independent calibration meets on every chart row (worst measured 1.92 mm,
+#: AngioDynamics Acculis 140 W / 120 s along the shaft; see the calibration module's docstring).
+ROW_TOLERANCE_MM = 2.0
+ROWS_WITHIN_2_MM = 40
 
 
 def test_one_source_per_setting_reproduces_every_chart_row_axisymmetric():

@@ -1,18 +1,19 @@
 """Calibration of the applicator heat source against the manufacturers' ex-vivo charts.
 
 Model (see :mod:`AblationSimulatorLib.source`): per device and power setting ONE source, shared by every
-ablation time of that setting: initial absorbed power ``P_abs`` (≤ the generator's nominal power) and active
-length ``ℓ``, centred at the mean chart centre offset of the setting's rows; per device the Gaussian width ``σ``
-and the time constant ``τ`` of the absorbed-power decay ``f(t) = exp(−t/τ)`` (tissue dehydration/charring
-lowering the dielectric loss around the antenna, Lopresto et al. 2012; ``τ = None``: constant power). Because the
+ablation time of that setting: initial absorbed power ``P_abs`` (≤ the generator's nominal power), active
+length ``ℓ`` and Gaussian width ``σ`` (from :data:`SIGMA_CANDIDATES_MM`), centred at the mean chart centre offset
+of the setting's rows; per device the time constant ``τ`` of the absorbed-power decay ``f(t) = exp(−t/τ)``
+(tissue dehydration/charring lowering the dielectric loss around the antenna, Lopresto et al. 2012; ``τ = None``:
+constant power). Because the
 source is the same for all times, Ω grows monotonically with time at every point, and so does the zone.
 
 Fit: in homogeneous unperfused liver (the charts are ex vivo) starting at 37 °C, the Arrhenius ``Ω ≥ 1`` zone
 (Jacques et al. 1996 constants) after each chart time ``t_i`` has semi-axes ``a(t_i)`` along the shaft and
 ``b(t_i)`` across it. The parameters minimise the least-squares residual over all chart rows::
 
-    setting (device, power):  min over P_abs ∈ (0, P_nominal], ℓ ≥ 0 of  Σ_i (a(t_i) − a_i)² + (b(t_i) − b_i)²
-    device:                   min over τ (and σ from a short list) of the sum over its settings
+    setting (device, power):  min over P_abs ∈ (0, P_nominal], ℓ ≥ 0, σ of  Σ_i (a(t_i) − a_i)² + (b(t_i) − b_i)²
+    device:                   min over τ of the sum over its settings
 
 The zone of a single applicator in homogeneous tissue is axially symmetric, so the Pennes equation is solved in
 cylindrical coordinates (r, z) with the same explicit finite-volume scheme as the 3-D solver::
@@ -25,20 +26,20 @@ the damage at every chart time for any power, so ``P_abs`` is found without re-r
 outer bounded search, ``τ`` by a search over the device. The source is symmetric about its centre, so the zone's
 widest point is the mid-plane ``z = 0`` and its half-length is read on the axis.
 
-Result (preset file, 0.5 mm cells; Testing/test_ablation_devices.py re-checks it on 1 mm cells): Covidien σ 3 mm,
-τ 28.6 s; Amica σ 3 mm, τ 614 s; Acculis σ 2 mm, τ 2761 s (nearly constant power); P_abs between 21 % (Amica 20 W)
-and 100 % (Covidien 100 W, Acculis 140 W: the bound) of the nominal power. 36 of the 40 rows are within 2 mm of the
-chart on both semi-axes; the worst row is 2.44 mm off (Amica 40 W / 600 s, along the shaft).
+Result (preset file, 0.5 mm cells; Testing/test_ablation_devices.py re-checks it on 1 mm cells): every one of the
+40 chart rows within 2 mm of the chart on both semi-axes, worst 1.92 mm (Acculis 140 W / 120 s, along the shaft).
+τ: Covidien 24.7 s, Amica 420 s, Acculis none (constant power); σ 1.5–8 mm (8 mm, the largest candidate, for most
+settings: a microwave antenna heats over about a centimetre); P_abs between 22 % (Acculis 140 W) and 100 %
+(Covidien 45 W, at the bound) of the nominal power.
 
-Honest limits: a time-independent source cannot follow every chart row exactly. The ex-vivo zones of the charts
-grow slowly after a few minutes (e.g. Covidien 100 W: 17 → 18 mm radius from 300 to 600 s), which the fit
-reproduces with a short absorbed-power decay for Covidien (τ ≈ 29 s: most of the heat is deposited in the first
-two minutes; an effective description of the charts' saturation, not a measured power curve). Some rows jump and
-then plateau (Amica 40 W along the shaft: 18 → 24.5 → 25 mm at 300/600/900 s; Acculis 140 W: 17.5 → 26 → 27.5 mm
-at 120/240/360 s), which no source whose zone grows smoothly with time follows within 2 mm: these are the four rows
-beyond 2 mm. The zone centre of some rows moves by several millimetres with time (Amica 40 W: 11.5 → 20.5 mm
-behind the tip) while a symmetric source keeps one centre (the mean of its rows; residual per row in the file).
-Run ``python -m AblationSimulatorLib.calibration CSV OUT.json`` to refit the preset file (≈ 3 min on 2 cores).
+Honest limits: the ex-vivo zones of the charts grow slowly after a few minutes (e.g. Covidien 100 W: 17 → 18 mm
+radius from 300 to 600 s), which the fit reproduces with a short absorbed-power decay for Covidien (τ ≈ 25 s:
+most of the heat is deposited in the first two minutes; an effective description of the charts' saturation, not a
+measured power curve). Some rows jump and then plateau (Acculis 140 W: 17.5 → 26 → 27.5 mm at 120/240/360 s),
+which a smoothly growing zone follows only to within 1.6–1.9 mm. The zone centre of some rows moves by several
+millimetres with time (Amica 40 W: 11.5 → 20.5 mm behind the tip) while a symmetric source keeps one centre (the
+mean of its rows; residual per row in the file). Run ``python -m AblationSimulatorLib.calibration CSV OUT.json 2``
+to refit the preset file (≈ 6 min on 2 cores).
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ __all__ = [
     "fit_device",
     "build_device_presets",
     "RECORD_EVERY_S",
+    "SIGMA_CANDIDATES_MM",
 ]
 
 _KELVIN = 273.15
@@ -228,6 +230,7 @@ class SettingFit:
     points: list[ChartPoint]
     fitted_along_mm: np.ndarray
     fitted_perpendicular_mm: np.ndarray
+    sigma_mm: float = DEFAULT_SOURCE_SIGMA_MM
 
     @property
     def cost(self) -> float:
@@ -239,9 +242,8 @@ class SettingFit:
 
 @dataclass
 class DeviceFit:
-    """Per-device parameters and the per-setting fits."""
+    """The per-device decay time and the per-setting fits (each with its width σ)."""
 
-    sigma_mm: float
     power_decay_time_s: float | None
     settings: list[SettingFit] = field(default_factory=list)
 
@@ -289,7 +291,7 @@ def fit_setting(
     length = min(found, key=lambda k: found[k][0])
     _, power, a, b = found[length]
     centre = float(np.mean([p.centre_offset_mm for p in points]))
-    return SettingFit(nominal_power_w, power, float(length), centre, list(points), a, b)
+    return SettingFit(nominal_power_w, power, float(length), centre, list(points), a, b, sigma_mm)
 
 
 def fit_device(
@@ -299,37 +301,37 @@ def fit_device(
     search_cell_mm: float = 1.0,
     final_cell_mm: float = 0.5,
 ) -> DeviceFit:
-    """Choose σ (from ``sigmas_mm``) and τ (bounded search on log τ, and constant power) for one device on a
-    coarse grid, then refit every setting on the fine grid with them.
+    """Choose τ for one device (bounded search on log τ, and constant power) with, for every setting, the best σ of
+    ``sigmas_mm``, on a coarse grid; then refit every setting on the fine grid with its σ and the device's τ.
 
     Args:
         settings: chart rows by nominal power (W).
-        sigmas_mm: candidate source widths.
+        sigmas_mm: candidate source widths (one is chosen per setting: the source shape of that setting).
         decay_bounds_s: search interval of τ.
-        search_cell_mm, final_cell_mm: cell sizes of the device-level search and of the final fit.
+        search_cell_mm, final_cell_mm: cell sizes of the search and of the final fit.
 
     Returns:
         the :class:`DeviceFit` (fine-grid fits).
     """
     from scipy.optimize import minimize_scalar
 
-    def device_cost(sigma: float, tau: float | None) -> float:
-        return sum(fit_setting(points, power, sigma, tau, search_cell_mm, 0.25).cost
-                   for power, points in settings.items())
+    def best_fits(tau: float | None) -> list[SettingFit]:
+        return [min((fit_setting(points, power, sigma, tau, search_cell_mm, 0.25) for sigma in sigmas_mm),
+                    key=lambda f: f.cost) for power, points in sorted(settings.items())]
 
-    best: tuple[float, float, float | None] = (math.inf, DEFAULT_SOURCE_SIGMA_MM, None)
-    for sigma in sigmas_mm:
-        constant = device_cost(sigma, None)
-        best = min(best, (constant, sigma, None), key=lambda x: x[0])
-        log_lo, log_hi = (math.log(v) for v in decay_bounds_s)
-        search = minimize_scalar(lambda x, s=sigma: device_cost(s, math.exp(x)), bounds=(log_lo, log_hi),
-                                 method="bounded", options={"xatol": 0.05})
-        if search.fun < best[0]:
-            best = (float(search.fun), sigma, float(math.exp(search.x)))
-    _, sigma, tau = best
-    tau = None if tau is None else round(tau, 1)
-    fits = [fit_setting(points, power, sigma, tau, final_cell_mm) for power, points in sorted(settings.items())]
-    return DeviceFit(sigma, tau, fits)
+    def device_cost(tau: float | None) -> float:
+        return sum(f.cost for f in best_fits(tau))
+
+    best: tuple[float, float | None] = (device_cost(None), None)
+    log_lo, log_hi = (math.log(v) for v in decay_bounds_s)
+    search = minimize_scalar(lambda x: device_cost(math.exp(x)), bounds=(log_lo, log_hi), method="bounded",
+                             options={"xatol": 0.05})
+    if search.fun < best[0]:
+        best = (float(search.fun), float(math.exp(search.x)))
+    tau = None if best[1] is None else round(best[1], 1)
+    coarse = best_fits(tau)
+    fits = [fit_setting(c.points, c.power_w, c.sigma_mm, tau, final_cell_mm) for c in coarse]
+    return DeviceFit(tau, fits)
 
 
 #: Keys and display names of the devices in ``vendor_ellipsoids.csv``.
@@ -353,6 +355,8 @@ CALIBRATION_SOURCE = (
     "liver constants) in homogeneous unperfused liver (IT'IS v4.0 k, rho, c) from 37 C; axisymmetric Pennes "
     "solver, 0.5 mm cells (AblationSimulatorLib.calibration). Residual per chart row in 'fit'."
 )
+#: Source widths σ tried for every setting (mm): a microwave antenna heats over several millimetres.
+SIGMA_CANDIDATES_MM = (1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
 _NUMERIC = [
     "power_W", "time_s", "semi_axis_along_needle_mm", "semi_axis_perpendicular_1_mm",
     "semi_axis_perpendicular_2_mm", "center_offset_from_tip_along_needle_mm", "energy_kJ",
@@ -365,7 +369,7 @@ def _fit_device_rows(rows: list[dict]) -> DeviceFit:
         settings.setdefault(row["power_W"], []).append(ChartPoint(
             row["time_s"], row["semi_axis_along_needle_mm"], row["semi_axis_perpendicular_1_mm"],
             row["center_offset_from_tip_along_needle_mm"]))
-    return fit_device(settings, sigmas_mm=(1.5, 2.0, 3.0))
+    return fit_device(settings, sigmas_mm=SIGMA_CANDIDATES_MM)
 
 
 def build_device_presets(csv_path: str, processes: int = 1) -> dict:
@@ -407,10 +411,9 @@ def build_device_presets(csv_path: str, processes: int = 1) -> dict:
         devices[key] = {
             "name": display, "modality": by_device[name][0]["modality"],
             "calibration": {
-                "sigma_mm": fit.sigma_mm,
                 "power_decay_time_s": fit.power_decay_time_s,
                 "settings": [{
-                    "power_W": s.power_w, "absorbed_power_w": round(s.absorbed_power_w, 3),
+                    "power_W": s.power_w, "absorbed_power_w": round(s.absorbed_power_w, 3), "sigma_mm": s.sigma_mm,
                     "active_length_mm": round(s.active_length_mm, 2), "centre_offset_mm": round(s.centre_offset_mm, 3),
                     "rms_residual_mm": round(math.sqrt(s.cost / (2 * len(s.points))), 2),
                 } for s in fit.settings],

@@ -3,8 +3,8 @@
 The preset file ``Resources/Presets/ablation_devices.json`` holds, per device, every chart row (power W, time s,
 ellipsoid semi-axes and centre offset behind the tip, mm) with the chart's source and the residual of the
 calibrated physics zone at that row, and the calibration of :mod:`AblationSimulatorLib.calibration`: per device
-the source width σ and absorbed-power decay time τ, per power setting ONE source (absorbed power, active length,
-centre offset) shared by all ablation times. Between chart settings the vendor ellipsoid is interpolated
+the absorbed-power decay time τ, per power setting ONE source (absorbed power, active length, width σ, centre
+offset) shared by all ablation times. Between chart settings the vendor ellipsoid is interpolated
 bilinearly in (power, time) and the source linearly in power (it does not depend on time); outside the chart
 nothing is extrapolated.
 
@@ -83,6 +83,7 @@ class PowerSetting:
     absorbed_power_w: float
     active_length_mm: float
     centre_offset_mm: float
+    sigma_mm: float
     rms_residual_mm: float
 
 
@@ -95,7 +96,6 @@ class Device:
     modality: str
     rows: tuple[ChartRow, ...]
     source: str
-    sigma_mm: float
     power_decay_time_s: float | None
     settings: tuple[PowerSetting, ...]
 
@@ -162,7 +162,7 @@ class Device:
 
         return SourceModel(
             interp(lambda s: s.absorbed_power_w), interp(lambda s: s.active_length_mm),
-            interp(lambda s: s.centre_offset_mm), self.sigma_mm, self.power_decay_time_s,
+            interp(lambda s: s.centre_offset_mm), interp(lambda s: s.sigma_mm), self.power_decay_time_s,
         )
 
     def row(self, power_w: float, time_s: float) -> ChartRow | None:
@@ -182,13 +182,13 @@ def devices_file() -> Path:
 
 def _device_from_json(key: str, entry: dict[str, Any], file_source: str) -> Device:
     cal = entry["calibration"]
-    sigma, tau = float(cal["sigma_mm"]), cal.get("power_decay_time_s")
+    tau = cal.get("power_decay_time_s")
     tau = None if tau is None else float(tau)
     settings = tuple(sorted((
         PowerSetting(float(s["power_W"]), float(s["absorbed_power_w"]), float(s["active_length_mm"]),
-                     float(s["centre_offset_mm"]), float(s["rms_residual_mm"]))
+                     float(s["centre_offset_mm"]), float(s["sigma_mm"]), float(s["rms_residual_mm"]))
         for s in cal["settings"]), key=lambda s: s.power_w))
-    by_power = {s.power_w: SourceModel(s.absorbed_power_w, s.active_length_mm, s.centre_offset_mm, sigma, tau)
+    by_power = {s.power_w: SourceModel(s.absorbed_power_w, s.active_length_mm, s.centre_offset_mm, s.sigma_mm, tau)
                 for s in settings}
     rows = []
     for row in entry["chart"]:
@@ -202,7 +202,7 @@ def _device_from_json(key: str, entry: dict[str, Any], file_source: str) -> Devi
             by_power[float(row["power_W"])], float(fit["fitted_along_mm"]), float(fit["fitted_perpendicular_mm"]),
         ))
     return Device(key, entry["name"], entry["modality"], tuple(rows), entry.get("source") or file_source,
-                  sigma, tau, settings)
+                  tau, settings)
 
 
 @cache

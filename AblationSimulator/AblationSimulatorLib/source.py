@@ -12,8 +12,8 @@ i.e. a uniform line of active length ``ℓ`` blurred by a Gaussian of width ``σ
 ℓ = 0). Normalising on the grid makes the deposited power exactly ``P_abs f(t)`` whatever the voxel size.
 ``f(t)`` models the fall of the absorbed power while the tissue around the antenna dehydrates and chars: the
 dielectric loss of liver drops with water loss during microwave heating (Lopresto V et al., Phys Med Biol
-2012;57:2309–2327; Ji Z, Brace CL, Phys Med Biol 2011;56:5249–5264), detuning the antenna. ``P_abs`` and ``ℓ``
-are fitted per device and power setting, ``τ`` and ``σ`` per device, so that the Arrhenius Ω ≥ 1 zone in
+2012;57:2309–2327; Ji Z, Brace CL, Phys Med Biol 2011;56:5249–5264), detuning the antenna. ``P_abs``, ``ℓ`` and
+``σ`` are fitted per device and power setting, ``τ`` per device, so that the Arrhenius Ω ≥ 1 zone in
 homogeneous, unperfused liver reproduces the manufacturer's ex-vivo chart at ALL chart times of that setting
 (see :mod:`AblationSimulatorLib.calibration`). The source does not depend on the ablation time, so a longer
 ablation never gives a smaller zone; ``P_abs`` stays at or below the generator's nominal power.
