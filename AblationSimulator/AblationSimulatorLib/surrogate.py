@@ -357,7 +357,7 @@ def write_card(folder: Path, weights: Path, evaluation: dict[str, Any]) -> Path:
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()
     card = {
         "id": "ablation-zone-surrogate",
-        "version": "1.1.0",
+        "version": "1.2.0",
         "name": "Ablation-zone surrogate of the bioheat solver (synthetic training only)",
         "description": "3-D U-Net predicting the Arrhenius Omega >= 1 microwave-ablation zone that "
                        "AblationSimulatorLib's Pennes solver computes in perfused liver with vessels as heat sinks.",
