@@ -118,6 +118,8 @@ class AblationSimulatorParameterNode:
     ctVolume, segmentation - image the zone is placed on; tumour(s) and vessels (recognised by name).
     ablationDevice, powerW, timeS - generator setting (within the device chart); zoneModel; targetMarginMm.
     liveUpdate - redraw the vendor zone whenever an applicator point is moved.
+    confirmPreCt, confirmTumourSegmentation, confirmPostCt, confirmZoneSegmentation, confirmDeformable - inputs of
+    the post-ablation confirmation (tumour on the pre CT, zone on the post CT; demons after rigid registration).
     """
 
     currentApplicator: vtkMRMLMarkupsLineNode
@@ -130,6 +132,11 @@ class AblationSimulatorParameterNode:
     zoneModel: ZoneModel = ZoneModel.VENDOR
     targetMarginMm: Annotated[float, WithinRange(0.0, 20.0)] = 5.0
     liveUpdate: bool = False
+    confirmPreCt: vtkMRMLScalarVolumeNode
+    confirmTumourSegmentation: vtkMRMLSegmentationNode
+    confirmPostCt: vtkMRMLScalarVolumeNode
+    confirmZoneSegmentation: vtkMRMLSegmentationNode
+    confirmDeformable: bool = True
 
 
 #
@@ -154,6 +161,7 @@ class AblationSimulatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self._parameterNodeGuiTag = None
         self._observedApplicator = None
         self._cancelToken = None
+        self._confirmCancelToken = None
         self._liveZoneNode = None
 
     def setup(self) -> None:
@@ -173,14 +181,17 @@ class AblationSimulatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.ui.addApplicatorButton.connect("clicked(bool)", self.onAddApplicatorButton)
         self.ui.updateTableButton.connect("clicked(bool)", self.onUpdateTableButton)
         self.ui.predictButton.connect("clicked(bool)", self.onPredictButton)
+        self.ui.confirmButton.connect("clicked(bool)", self.onConfirmButton)
         self.ui.progressBar.hide()
+        self.ui.confirmProgressBar.hide()
 
         self.initializeParameterNode()
 
     def cleanup(self) -> None:
         """Called when the application closes and the module widget is destroyed."""
-        if self._cancelToken is not None:
-            self._cancelToken.cancel()
+        for token in (self._cancelToken, self._confirmCancelToken):
+            if token is not None:
+                token.cancel()
         self.removeObservers()
 
     def enter(self) -> None:
@@ -217,6 +228,8 @@ class AblationSimulatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             firstVolume = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
             if firstVolume:
                 self._parameterNode.ctVolume = firstVolume
+        if not self._parameterNode.confirmPreCt and self._parameterNode.ctVolume:
+            self._parameterNode.confirmPreCt = self._parameterNode.ctVolume
         if not self._parameterNode.currentApplicator:
             applicators = self.logic.applicatorNodes()
             if applicators:
@@ -329,6 +342,32 @@ class AblationSimulatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
                 self.ui.marginResultsLabel.text = self.logic.summaryHtml(result)
                 self.ui.zoneStatusLabel.text = _("Done: zones and tables added to the scene.")
 
+    def onConfirmButton(self) -> None:
+        """Register post onto pre CT, carry the zone over, measure the margins (the button turns into Cancel)."""
+        if self._confirmCancelToken is not None:
+            self._confirmCancelToken.cancel()
+            self.ui.confirmStatusLabel.text = _("Cancelling...")
+            return
+        with slicer.util.tryWithErrorDisplay(_("Ablation confirmation failed."), waitCursor=True):
+            self.logic.installRequirements()
+            p = self._parameterNode
+            with cancellable(self.ui.confirmStatusLabel, self._setConfirmRunning) as cancelToken:
+                result, nodes = self.logic.confirmAblation(
+                    p.confirmPreCt, p.confirmTumourSegmentation, p.confirmPostCt, p.confirmZoneSegmentation,
+                    deformable=p.confirmDeformable, targetMarginMm=float(p.targetMarginMm),
+                    progressCallback=progress_to_widgets(self.ui.confirmProgressBar, self.ui.confirmStatusLabel),
+                    cancelToken=cancelToken)
+                self.ui.confirmResultsLabel.text = result.margin_table().to_html(index=False, float_format="%.1f")
+                self.ui.confirmStatusLabel.text = _("Done: confirmed zone, insufficient margin (yellow) and table "
+                                                    "added to the scene.")
+
+    def _setConfirmRunning(self, cancelToken) -> None:
+        self._confirmCancelToken = cancelToken
+        running = cancelToken is not None
+        self.ui.confirmButton.text = _("Cancel") if running else _("Confirm ablation")
+        self.ui.confirmProgressBar.setVisible(running)
+        self.ui.confirmProgressBar.value = 0
+
     def _setRunning(self, cancelToken) -> None:
         """The cancel token of the prediction now running (the button turns into Cancel), None when it ends."""
         self._cancelToken = cancelToken
@@ -347,16 +386,10 @@ class AblationSimulatorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
 class AblationSimulatorLogic(ScriptedLoadableModuleLogic):
     """Computations of the module, usable without the GUI (e.g. from the Slicer Python console):
 
-    .. code-block:: python
-
-        logic = slicer.util.getModuleLogic("AblationSimulator")
-        line = logic.addApplicator(tipRAS=(10, -20, 5), entryRAS=(40, -20, 45), name="MWA 1")
-        applicator = logic.applicatorFromNode(line)   # AblationSimulatorLib.Applicator (LPS)
-        applicator.length_mm, applicator.insertion_angle_deg     # 50.0, 53.13
-        table = logic.applicatorsTable()                          # new table of all applicators
-
-    An applicator is a markups line whose control point 1 is the tip and point 2 the skin entry. Geometry
-    comes from ``AblationSimulatorLib``, MRML conversion from ``HCCInterventionalAILib.scene``.
+    ``logic = slicer.util.getModuleLogic("AblationSimulator")``;
+    ``line = logic.addApplicator(tipRAS=(10, -20, 5), entryRAS=(40, -20, 45))``; ``logic.applicatorsTable()``.
+    An applicator is a markups line: control point 1 is the tip, point 2 the skin entry. Scene-level work is in
+    ``AblationSimulatorLib.module_logic``.
     Uses ScriptedLoadableModuleLogic base class, available at:
     https://github.com/Slicer/Slicer/blob/main/Base/Python/slicer/ScriptedLoadableModule.py
     """
@@ -374,41 +407,18 @@ class AblationSimulatorLogic(ScriptedLoadableModuleLogic):
         ensure_python_requirements(module_resource_path(__file__, "requirements.txt"), requester="Ablation Simulator")
 
     def addApplicator(self, tipRAS=None, entryRAS=None, name: str | None = None):
-        """Add a NEW applicator line to the scene.
-
-        Args:
-            tipRAS: tip position (RAS mm); with ``entryRAS``, the line is complete. Without points the line
-                is empty, ready for :meth:`startPlacement`.
-            entryRAS: skin entry position (RAS mm).
-            name: node name, made unique ("Applicator", "Applicator_1", ...).
-
-        Returns:
-            The ``vtkMRMLMarkupsLineNode``.
+        """Add a NEW applicator line (``vtkMRMLMarkupsLineNode``) named ``name`` (made unique). With ``tipRAS`` and
+        ``entryRAS`` (RAS mm) the line is complete; without points it is empty, ready for :meth:`startPlacement`.
 
         Raises:
             ValueError: only one of the two points, or tip and entry at the same place.
         """
-        from HCCInterventionalAILib.scene import line_to_markups, unique_node_name
+        from AblationSimulatorLib.module_logic import add_applicator_line
 
-        scene = slicer.mrmlScene
-        baseName = name or _("Applicator")
         if (tipRAS is None) != (entryRAS is None):
             raise ValueError(_("Give both the tip and the entry point, or neither."))
-        if tipRAS is not None:
-            from AblationSimulatorLib import Applicator
-
-            applicator = Applicator.from_ras(tipRAS, entryRAS, baseName)  # validates the geometry
-            lineNode = line_to_markups(scene, applicator.tip_lps, applicator.entry_lps, baseName, labels=POINT_LABELS)
-        else:
-            lineNode = scene.AddNewNodeByClass("vtkMRMLMarkupsLineNode", unique_node_name(scene, baseName))
-        lineNode.SetAttribute(APPLICATOR_ATTRIBUTE, "1")
-        lineNode.CreateDefaultDisplayNodes()
-        displayNode = lineNode.GetDisplayNode()
-        if displayNode is not None:
-            displayNode.SetSelectedColor(0.15, 0.35, 0.85)
-            if hasattr(displayNode, "SetLineThickness"):
-                displayNode.SetLineThickness(0.3)
-        return lineNode
+        return add_applicator_line(slicer.mrmlScene, tipRAS, entryRAS, name or _("Applicator"), APPLICATOR_ATTRIBUTE,
+                                   POINT_LABELS)
 
     def startPlacement(self, lineNode) -> None:
         """Enter click-to-place mode for ``lineNode``: the next two clicks place its tip, then its entry."""
@@ -448,42 +458,23 @@ class AblationSimulatorLogic(ScriptedLoadableModuleLogic):
         return Applicator(tuple(tip), tuple(entry), lineNode.GetName())
 
     def applicatorsTable(self, lineNodes=None, tableNode=None, show: bool = True):
-        """Table of applicators: name, tip and entry (RAS mm), length (mm), angle to the axial plane (deg).
-
-        Args:
-            lineNodes: the applicator lines (default: :meth:`applicatorNodes`); lines without both points are
-                skipped.
-            tableNode: this module's own output table to refresh in place; None creates a NEW table
-                ("Applicators"). Tables that are not this module's output are never overwritten.
-            show: show the table in the table view of the layout.
-
-        Returns:
-            The table node.
+        """Table of applicators (name, tip and entry RAS mm, length mm, angle to the axial plane deg) of
+        ``lineNodes`` (default: :meth:`applicatorNodes`; incomplete lines skipped), refreshed in place when
+        ``tableNode`` is this module's output table, else a NEW table ("Applicators").
         """
-        from AblationSimulatorLib import applicators_table
-        from HCCInterventionalAILib.scene import dataframe_to_table_node
+        from AblationSimulatorLib.module_logic import applicators_table_in_scene
 
-        nodes = self.applicatorNodes() if lineNodes is None else list(lineNodes)
         applicators = []
-        for node in nodes:
-            if definedPointCount(node) != 2:
-                continue
+        for node in self.applicatorNodes() if lineNodes is None else lineNodes:
             try:
-                applicators.append(self.applicatorFromNode(node))
+                applicators += [self.applicatorFromNode(node)] if definedPointCount(node) == 2 else []
             except ValueError as error:
                 logging.warning(f"Skipping applicator '{node.GetName()}': {error}")
-        scene = slicer.mrmlScene
-        newTable = dataframe_to_table_node(scene, applicators_table(applicators), _("Applicators"))
-        newTable.SetAttribute(TABLE_ATTRIBUTE, "1")
-        if tableNode is not None and tableNode.GetAttribute(TABLE_ATTRIBUTE) == "1":
-            tableNode.CopyContent(newTable, True)
-            scene.RemoveNode(newTable)
-        else:
-            tableNode = newTable
+        tableNode = applicators_table_in_scene(slicer.mrmlScene, applicators, tableNode, TABLE_ATTRIBUTE,
+                                               _("Applicators"))
         if show:
             show_in_layout(table_node=tableNode)
         return tableNode
-
 
     def requestFromParameterNode(self, parameterNode):
         """The ``AblationSimulatorLib.AblationRequest`` of the panel's settings."""
@@ -496,29 +487,19 @@ class AblationSimulatorLogic(ScriptedLoadableModuleLogic):
 
     def predictZone(self, lineNodes, ctVolumeNode, segmentationNode=None, request=None, progressCallback=None,
                     cancelToken=None, show: bool = True):
-        """Predict the ablation zone of the applicators on a CT and the margins of the segmented tumour(s).
-
-        Args:
-            lineNodes: applicator lines (lines without both points are skipped).
-            ctVolumeNode: the image the zone is placed on.
-            segmentationNode: tumour(s) and vessels, recognised by segment name (optional).
-            request: ``AblationSimulatorLib.AblationRequest`` (default settings when None).
-            progressCallback: called with (fraction 0–1, message).
-            cancelToken: ``HCCInterventionalAILib.progress.CancelToken``; cancelling raises ``Cancelled`` and
-                adds nothing to the scene.
-            show: show the margin table in the layout.
+        """Predict the ablation zone of the applicators (lines without both points skipped) on a CT and the margins of
+        the tumour(s) of ``segmentationNode`` (tumours and vessels recognised by name), with an
+        ``AblationSimulatorLib.AblationRequest``; ``cancelToken`` cancelling raises ``Cancelled``, nothing added.
 
         Returns:
             (``AblationResult``, dict of the NEW nodes written by ``result_to_scene``).
 
         Raises:
-            ValueError: no CT, no complete applicator, or an input the library refuses (setting outside the
-                chart, applicator outside the image, empty tumour...).
+            ValueError: no CT, no complete applicator, or an input the library refuses.
         """
-        from AblationSimulatorLib.pipeline import AblationRequest, plan_ablation
-        from AblationSimulatorLib.to_scene import result_to_scene
+        from AblationSimulatorLib.module_logic import predict_zone_in_scene
+        from AblationSimulatorLib.pipeline import AblationRequest
         from HCCInterventionalAILib.progress import Progress
-        from HCCInterventionalAILib.scene import node_to_segmentation, node_to_volume
 
         if ctVolumeNode is None:
             raise ValueError(_("Select the CT the zone is placed on."))
@@ -526,15 +507,36 @@ class AblationSimulatorLogic(ScriptedLoadableModuleLogic):
         if not applicators:
             raise ValueError(_("Place at least one applicator (tip and entry point)."))
         progress = Progress(progressCallback, cancelToken)
-        progress.update(0.0, _("Reading the images"))
-        ct = node_to_volume(ctVolumeNode)
-        segmentation = node_to_segmentation(segmentationNode, ct.geometry) if segmentationNode else None
-        result = plan_ablation(applicators, request or AblationRequest(), ct=ct, segmentation=segmentation,
-                               progress=progress.sub(0.05, 0.9))
-        progress.check()
-        progress.update(0.9, _("Adding the results to the scene"))
-        nodes = result_to_scene(slicer.mrmlScene, result, ctVolumeNode.GetName(), reference_volume_node=ctVolumeNode)
+        result, nodes = predict_zone_in_scene(slicer.mrmlScene, applicators, ctVolumeNode, segmentationNode,
+                                              request or AblationRequest(), progress)
         if show and nodes["marginTable"] is not None:
+            show_in_layout(table_node=nodes["marginTable"])
+        progress.update(1.0, _("Done"))
+        return result, nodes
+
+    def confirmAblation(self, preCtNode, tumourSegmentationNode, postCtNode, zoneSegmentationNode,
+                        deformable: bool = True, targetMarginMm: float = 5.0, progressCallback=None,
+                        cancelToken=None, show: bool = True):
+        """Register the post CT onto the pre CT (rigid, then demons when ``deformable``), carry the zone segmented on
+        the post CT over and measure the margins around the tumour segmented on the pre CT (names recognised).
+
+        Returns:
+            (``ConfirmationResult``, ``{"zones", "marginTable"}``: NEW nodes, insufficient margin in yellow).
+
+        Raises:
+            ValueError: a missing input, or an empty/missing tumour or zone segment.
+        """
+        from AblationSimulatorLib.confirmation import ConfirmationRequest
+        from AblationSimulatorLib.module_logic import confirm_in_scene
+        from HCCInterventionalAILib.progress import Progress
+        from HCCInterventionalAILib.slicer_helpers import show_segmentation_in_3d
+
+        request = ConfirmationRequest(deformable=deformable, target_margin_mm=targetMarginMm)
+        progress = Progress(progressCallback, cancelToken)
+        result, nodes = confirm_in_scene(slicer.mrmlScene, preCtNode, tumourSegmentationNode, postCtNode,
+                                         zoneSegmentationNode, request, progress)
+        if show:
+            show_segmentation_in_3d(nodes["zones"])
             show_in_layout(table_node=nodes["marginTable"])
         progress.update(1.0, _("Done"))
         return result, nodes
@@ -565,46 +567,22 @@ class AblationSimulatorLogic(ScriptedLoadableModuleLogic):
 
 class AblationSimulatorTest(ScriptedLoadableModuleTest):
     """
-    Self test of the module, run inside Slicer (Developer mode › Reload and Test).
+    Self test of the module, run inside Slicer (Developer mode › Reload and Test); the synthetic-case tests (vendor
+    zone and margins, physics on a small grid, confirmation, applicator table) come from ``AblationSimulatorLib.self_test``.
     Uses ScriptedLoadableModuleTest base class, available at:
     https://github.com/Slicer/Slicer/blob/main/Base/Python/slicer/ScriptedLoadableModule.py
     """
+
+    logicClass = AblationSimulatorLogic
 
     def setUp(self):
         """Do whatever is needed to reset the state - typically a scene clear will be enough."""
         slicer.mrmlScene.Clear()
 
     def runTest(self):
-        """Run as few or as many tests as needed here."""
-        self.setUp()
-        self.test_ApplicatorTable()
+        """Run the synthetic-case tests of ``AblationSimulatorLib.self_test.SyntheticCaseTests`` on this test case."""
+        from AblationSimulatorLib.self_test import SyntheticCaseTests
 
-    def test_ApplicatorTable(self):
-        """Two applicators with hand-computed geometry.
-
-        A1: tip RAS (10, -20, 5), entry (40, -20, 45): Δ = (30, 0, 40) → length 50 mm, atan(40/30) = 53.13°.
-        A2: tip (0, 0, 0), entry (0, 60, 0): in the axial plane → length 60 mm, 0°.
-        """
-        self.delayDisplay("Adding applicators")
-        logic = AblationSimulatorLogic()
-        logic.installRequirements()
-        first = logic.addApplicator(tipRAS=(10, -20, 5), entryRAS=(40, -20, 45), name="A1")
-        logic.addApplicator(tipRAS=(0, 0, 0), entryRAS=(0, 60, 0), name="A2")
-        logic.addApplicator(name="Unplaced")  # no points yet: left out of the table
-        self.assertEqual(first.GetNthControlPointLabel(0), "tip")
-
-        table = logic.applicatorsTable()
-        self.assertEqual(table.GetNumberOfRows(), 2)
-        lengthColumn = table.GetColumnIndex("Length (mm)")
-        angleColumn = table.GetColumnIndex("Angle to axial plane (deg)")
-        self.assertAlmostEqual(float(table.GetCellText(0, lengthColumn)), 50.0, places=3)
-        self.assertAlmostEqual(float(table.GetCellText(0, angleColumn)), 53.1301, places=3)
-        self.assertAlmostEqual(float(table.GetCellText(1, lengthColumn)), 60.0, places=3)
-        self.assertAlmostEqual(float(table.GetCellText(1, angleColumn)), 0.0, places=3)
-
-        # Moving the entry point and refreshing updates the same (output) table in place.
-        first.SetNthControlPointPosition(1, 10, -20, 55)
-        same = logic.applicatorsTable(tableNode=table)
-        self.assertIs(same, table)
-        self.assertAlmostEqual(float(table.GetCellText(0, angleColumn)), 90.0, places=3)
-        self.delayDisplay("Test passed")
+        for name in SyntheticCaseTests.TESTS:
+            self.setUp()
+            getattr(SyntheticCaseTests, name)(self)

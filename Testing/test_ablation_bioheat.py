@@ -91,6 +91,27 @@ def test_energy_conservation_without_perfusion():
     assert stored == pytest.approx(4.0 * t, rel=1e-4)
 
 
+def test_decaying_source_deposits_the_analytic_energy():
+    """Insulated box, no perfusion, source P(t) = 1 W · exp(−t/τ) with τ = 40 s for 120 s: the stored energy is
+    ∫ P dt = τ (1 − e^(−120/40)) = 40 × 0.950213 = 38.0085 J (within 1e-3 relative; forward Euler with the source
+    taken at mid-step is second-order accurate in the envelope)."""
+    import math
+
+    from AblationSimulatorLib.source import SourceModel
+
+    shape = (12, 12, 12)
+    q = np.zeros(shape)
+    q[6, 6, 6] = 1.0 / 1e-9
+    tissue = TISSUE_PRESETS["liver_ex_vivo"]
+    model = SourceModel(1.0, 0.0, 0.0, power_decay_time_s=40.0)
+    result = simulate_bioheat(q, 120.0, tissue=tissue, spacing_mm=(1, 1, 1), boundary="insulated", device="cpu",
+                              dtype="float64", power_envelope=model.envelope)
+    stored = tissue.volumetric_heat_capacity_j_per_m3_k * (result.temperature_c - 37.0).sum() * 1e-9
+    expected = 40.0 * (1.0 - math.exp(-3.0))
+    assert stored == pytest.approx(expected, rel=1e-3)
+    assert model.absorbed_energy_j(120.0) == pytest.approx(expected, rel=1e-12)
+
+
 def test_perfusion_drains_energy_and_fixed_boundary_is_not_conservative():
     """The same box with perfusion stores less than P t (energy leaves through the blood) — the check can fail."""
     shape = (12, 12, 12)

@@ -52,14 +52,18 @@ def test_preset_file_holds_every_chart_row_with_its_source():
 def test_bilinear_interpolation_between_chart_settings():
     """Covidien at 60 W (midway 45–75 W) and 195 s (midway 150–240 s): the mean of the four corner rows,
     along (12 + 13 + 15 + 16)/4 = 14.0 mm, perpendicular (11.5 + 13 + 13.5 + 14.5)/4 = 13.125 mm,
-    centre offset (11 + 11 + 11 + 12)/4 = 11.25 mm. At a chart row the row itself."""
+    centre offset (11 + 11 + 11 + 12)/4 = 11.25 mm. At a chart row the row itself. The physics source at 60 W is
+    the mean of the 45 W and 75 W sources, and the same at every time."""
     device = get_device("covidien-mwa")
     e = device.ellipsoid(60.0, 195.0)
     assert (e.along_mm, e.perpendicular_1_mm, e.centre_offset_mm) == pytest.approx((14.0, 13.125, 11.25))
     assert device.ellipsoid(100.0, 600.0).along_mm == 20.5
     source = device.source_model(60.0, 195.0)
-    corners = [device.row(p, t).source.effective_power_w for p in (45.0, 75.0) for t in (150.0, 240.0)]
-    assert source.effective_power_w == pytest.approx(np.mean(corners))
+    ends = [device.row(p, 150.0).source for p in (45.0, 75.0)]
+    assert source.absorbed_power_w == pytest.approx(np.mean([s.absorbed_power_w for s in ends]))
+    assert source.active_length_mm == pytest.approx(np.mean([s.active_length_mm for s in ends]))
+    assert source.sigma_mm == pytest.approx(np.mean([s.sigma_mm for s in ends]))
+    assert device.source_model(60.0, 600.0) == source
 
 
 def test_bad_device_settings_are_refused():
@@ -112,17 +116,82 @@ def test_composite_zone_is_the_union_of_the_applicators():
     assert zone.sum() == pytest.approx(2 * 4 / 3 * math.pi * r**3 - lens, rel=0.03)
 
 
-def test_calibrated_source_reproduces_every_chart_row_axisymmetric():
-    """For all 40 chart rows, a fresh (r, z) Pennes run (1 mm cells, coarser than the 0.5 mm fit) with the preset's
-    source gives an Ω ≥ 1 zone within 2 mm of the chart's semi-axes (CSV reference data)."""
+def _setting_run(device, power_w, times_s, margin_mm=20.0):
+    """Fresh (r, z) Pennes run on 1 mm cells (the fit used 0.5 mm) with the preset's source at ``power_w``."""
+    source = device.source_model(power_w)
+    rows = device.rows
+    return source, simulate_axisymmetric(
+        max(times_s), source.active_length_mm, source.sigma_mm, power_decay_time_s=source.power_decay_time_s,
+        cell_mm=1.0, radius_mm=max(r.ellipsoid.perpendicular_1_mm for r in rows) + margin_mm,
+        half_length_mm=max(r.ellipsoid.along_mm for r in rows) + margin_mm)
+
+
+#: The issue's tolerance, which the time-independent calibration meets on every chart row (worst measured 1.92 mm,
+#: AngioDynamics Acculis 140 W / 120 s along the shaft; see the calibration module's docstring).
+ROW_TOLERANCE_MM = 2.0
+ROWS_WITHIN_2_MM = 40
+
+
+def test_one_source_per_setting_reproduces_every_chart_row_axisymmetric():
+    """All 40 rows of the vendor CSV (reference data): for each device and power ONE run with the preset's source
+    gives, at each chart time, an Ω ≥ 1 zone whose semi-axes are within ROW_TOLERANCE_MM of the chart; at least
+    ROWS_WITHIN_2_MM rows are within the issue's 2 mm on both axes. The residual printed per row is the one the
+    preset file reports (±0.1 mm between the 0.5 mm fit and this 1 mm run)."""
     rows = _chart_rows()
-    worst = 0.0
+    by_setting: dict = {}
     for row in rows:
-        chart = get_device(NAMES[row["device"]]).row(float(row["power_W"]), float(row["time_s"]))
-        a_ref, b_ref = float(row["semi_axis_along_needle_mm"]), float(row["semi_axis_perpendicular_1_mm"])
-        run = simulate_axisymmetric(chart.time_s, chart.source.active_length_mm, chart.source.sigma_mm,
-                                    cell_mm=1.0, radius_mm=b_ref + 20, half_length_mm=a_ref + 20, record_every_s=5.0)
-        a, b, _ = zone_axes_axisymmetric(run, chart.source.effective_power_w)
-        worst = max(worst, abs(a - a_ref), abs(b - b_ref))
-    print(f"worst axisymmetric deviation from the chart: {worst:.2f} mm")
-    assert worst <= 2.0
+        by_setting.setdefault((NAMES[row["device"]], float(row["power_W"])), []).append(row)
+    residuals = []
+    for (key, power), chart in by_setting.items():
+        device = get_device(key)
+        times = [float(r["time_s"]) for r in chart]
+        source, run = _setting_run(device, power, times)
+        along, across = run.zone_axes(source.absorbed_power_w, times)
+        for row, a, b in zip(chart, along, across, strict=True):
+            da, db = a - float(row["semi_axis_along_needle_mm"]), b - float(row["semi_axis_perpendicular_1_mm"])
+            residuals.append((key, power, float(row["time_s"]), da, db))
+            preset = device.row(power, float(row["time_s"])).residual_mm
+            assert np.allclose((da, db), preset, atol=0.15)
+    for key, power, time_s, da, db in residuals:
+        print(f"{key:24} {power:5.0f} W {time_s:4.0f} s: along {da:+.2f} mm, across {db:+.2f} mm")
+    worst = max(max(abs(r[3]), abs(r[4])) for r in residuals)
+    within = sum(max(abs(r[3]), abs(r[4])) <= 2.0 for r in residuals)
+    print(f"worst {worst:.2f} mm; {within}/{len(residuals)} rows within 2 mm")
+    assert len(residuals) == 40
+    assert worst <= ROW_TOLERANCE_MM
+    assert within >= ROWS_WITHIN_2_MM
+
+
+def test_zones_grow_monotonically_with_time_for_every_device_and_power():
+    """At every power setting of every device and midway between settings, ablations of increasing duration (every
+    chart time and the midpoints between them, each simulated on its own with the source the device gives for
+    that power AND time) have Ω ≥ 1 zones whose semi-axes never shrink and whose volume grows from the shortest
+    to the longest. The previous per-row calibration failed this (its source weakened with the chart time)."""
+    for device in load_devices().values():
+        p, t = list(device.powers_w), list(device.times_s)
+        powers = p + [0.5 * (p[i] + p[i + 1]) for i in range(len(p) - 1)]
+        times = sorted(t + [round(0.5 * (t[i] + t[i + 1]) / 3.0) * 3.0 for i in range(len(t) - 1)])
+        for power in powers:
+            axes = []
+            for time_s in times:
+                source = device.source_model(power, time_s)
+                run = simulate_axisymmetric(time_s, source.active_length_mm, source.sigma_mm,
+                                            power_decay_time_s=source.power_decay_time_s, cell_mm=1.0,
+                                            radius_mm=45.0, half_length_mm=55.0)
+                axes.append(zone_axes_axisymmetric(run, source.absorbed_power_w))
+            along, across = np.array(axes).T
+            assert np.all(np.diff(along) >= -1e-6) and np.all(np.diff(across) >= -1e-6), (device.key, power, axes)
+            assert along[-1] * across[-1] ** 2 > along[0] * across[0] ** 2
+
+
+def test_absorbed_power_never_exceeds_the_generator_power():
+    """Energy conservation: the tissue cannot absorb more than the generator delivers. For every power setting
+    and for interpolated powers, P_abs ≤ nominal power, and the absorbed energy over the chart time is at most
+    the chart's energy column (P × t, kJ)."""
+    for device in load_devices().values():
+        for setting in device.settings:
+            assert 0 < setting.absorbed_power_w <= setting.power_w, (device.key, setting)
+        for power in np.linspace(device.powers_w[0], device.powers_w[-1], 17):
+            assert device.source_model(float(power)).absorbed_power_w <= power + 1e-9
+        for row in device.rows:
+            assert row.source.absorbed_energy_j(row.time_s) <= row.energy_kj * 1000.0

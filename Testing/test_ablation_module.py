@@ -121,3 +121,45 @@ def test_live_vendor_zone_follows_a_moved_applicator(ablation, gui, headless, sa
              for i in range(headless.scene.GetNumberOfNodesByClass("vtkMRMLSegmentationNode"))]
     assert sum(n.GetAttribute(LIVE_ATTRIBUTE) == "1" for n in lives) == 1
     widget.cleanup()
+
+
+def test_confirmation_from_the_widget_on_a_real_scene(ablation, gui, headless):
+    """Confirmation section: synthetic pre/post CT (post = pre moved by a known translation; tumour r = 7 mm on the
+    pre CT, zone r = 13 mm on the post CT, same body point: true margin 6 mm). Clicking Confirm (rigid only) adds
+    the carried zone and the margin table whose minimal margin is 6 mm ± one voxel (1.5 mm), and the same number
+    as the library on the same inputs. With a target of 8 mm (> 6 mm) the whole tumour surface is insufficient and
+    appears as a yellow segment; a missing input is a one-sentence error."""
+    from AblationSimulatorLib.confirmation import ConfirmationRequest, confirm_segmentations
+    from AblationSimulatorLib.synthetic import confirmation_case
+    from AblationSimulatorLib.to_scene import ZONE_COLOURS
+    from HCCInterventionalAILib.scene import segmentation_to_node, volume_to_node
+
+    case = confirmation_case()
+    scene = headless.scene
+    widget, ui = slicer_stubs.make_widget(ablation)
+    p = widget._parameterNode
+    p.confirmPreCt = volume_to_node(scene, case.pre_ct, "Pre CT")
+    p.confirmTumourSegmentation = segmentation_to_node(scene, case.tumour)
+    p.confirmPostCt = volume_to_node(scene, case.post_ct, "Post CT")
+    p.confirmZoneSegmentation = segmentation_to_node(scene, case.zone)
+    p.confirmDeformable = False
+    p.targetMarginMm = 8.0
+    ui.confirmButton.emit("clicked(bool)", True)
+    assert ui.confirmStatusLabel.text.startswith("Done"), gui.errorDisplays
+    assert "Minimal ablative margin" in ui.confirmResultsLabel.text
+    assert ui.confirmButton.text == "Confirm ablation" and widget._confirmCancelToken is None
+    table = scene.GetFirstNodeByName("Post CT confirmation margins")
+    margin = float(table.GetCellText(0, 1))
+    assert margin == pytest.approx(case.margin_mm, abs=1.5)
+    library = confirm_segmentations(case.pre_ct, case.post_ct, case.tumour, case.zone,
+                                    ConfirmationRequest(deformable=False, target_margin_mm=8.0))
+    assert margin == pytest.approx(library.margins.minimal_margin_mm, abs=1e-3)
+    zones = scene.GetFirstNodeByName("Post CT confirmation zone").GetSegmentation()
+    insufficient = zones.GetSegment(zones.GetSegmentIdBySegmentName("Margin < 8 mm (confirmation)"))
+    assert tuple(insufficient.GetColor()) == pytest.approx(ZONE_COLOURS["insufficient"])
+    p.confirmPostCt = None
+    with pytest.raises(ValueError, match="Select the post-ablation CT"):  # re-raised by the testing-mode display
+        ui.confirmButton.emit("clicked(bool)", True)
+    assert gui.errorDisplays[-1][0] == "Ablation confirmation failed."
+    assert ui.confirmButton.text == "Confirm ablation"
+    widget.cleanup()

@@ -39,7 +39,8 @@ def test_card_says_exactly_what_the_model_is():
 
 
 def test_network_agrees_with_the_solver_on_held_out_simulations(tmp_path):
-    """Three cases with seeds 200000+ (training used 0–499, the card's evaluation 100000–100059): the network's
+    """Three cases with seeds 200000+ (training used 0–499, fine-tuning 0–299, the card's evaluation 100000+): the
+    network's
     zone (weights loaded and checksum-verified by the model-loading library) has Dice ≥ 0.8 with the solver's
     Ω ≥ 1 zone in each, and ≥ 0.85 on average."""
     scores = []
@@ -48,6 +49,17 @@ def test_network_agrees_with_the_solver_on_held_out_simulations(tmp_path):
         predicted = predict_patch(inputs, device="cpu", cache_dir=tmp_path)
         scores.append(dice(predicted, zone))
     assert min(scores) >= 0.8 and np.mean(scores) >= 0.85, scores
+
+
+def test_network_against_the_1mm_solver_over_the_same_field_of_view(tmp_path):
+    """The reference answer is the solver at 1 mm over the network's 72 mm field of view (the labels were computed
+    at 1.5 mm): held-out seed 200004, the network's zone resampled onto the 1 mm grid has Dice ≥ 0.85 with the
+    1 mm solver's zone (card: mean 0.91, min 0.86 over 16 cases; this case 0.86). Speed is measured in benchmarks/ablation.py."""
+    from AblationSimulatorLib.surrogate import compare_with_fine_solver
+
+    comparison = compare_with_fine_solver(200_004, cache_dir=tmp_path)
+    print(comparison)
+    assert comparison.dice_fine >= 0.85 and comparison.dice_coarse >= 0.85
 
 
 def test_network_zone_on_a_ct_grid_and_training_range(tmp_path):
@@ -74,7 +86,7 @@ def test_network_zone_on_a_ct_grid_and_training_range(tmp_path):
 def test_network_through_the_pipeline_agrees_with_the_solver_on_the_sample_patient(small_patient, monkeypatch,
                                                                                    tmp_path):
     """Small synthetic patient, Covidien 75 W / 420 s through Tumor 1: the pipeline's network zone (CT channel rendered
-    from the vessel segments) against the solver on a 1.5 mm grid: Dice ≥ 0.85 (measured 0.91)."""
+    from the vessel segments) against the solver on a 1.5 mm grid: Dice ≥ 0.85 (measured 0.96 with v1.2.0)."""
     from AblationSimulatorLib.demo import demo_applicator
     from AblationSimulatorLib.pipeline import AblationRequest, plan_ablation
 

@@ -39,7 +39,7 @@ Arrays are in the library's (k, j, i) order; ``spacing_mm`` is (i, j, k) like :c
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -372,6 +372,7 @@ def simulate_bioheat(
     arrhenius_A_per_s: float = LIVER_ARRHENIUS_A_PER_S,
     arrhenius_Ea_j_per_mol: float = LIVER_ARRHENIUS_EA_J_PER_MOL,
     dtype: str = "float32",
+    power_envelope: Callable[[float], float] | None = None,
 ) -> BioheatResult:
     """Solve the Pennes bioheat equation with the explicit FTCS scheme (see module docstring).
 
@@ -392,6 +393,9 @@ def simulate_bioheat(
         vessel_heat_transfer_w_per_m2_k: convective coefficient at vessel walls; default laminar ``Nu k_b / D``.
         arrhenius_A_per_s, arrhenius_Ea_j_per_mol: damage constants (liver defaults, Jacques et al. 1996).
         dtype: ``"float32"`` or ``"float64"`` for the state.
+        power_envelope: optional time course ``f(t)`` of the source, ``Q(x, t) = Q(x) f(t)``, evaluated at the
+            middle of each step (e.g. the calibrated applicators' absorbed-power decay,
+            :meth:`~.source.SourceModel.envelope`); None = constant.
 
     Returns:
         a :class:`BioheatResult`.
@@ -532,7 +536,10 @@ def simulate_bioheat(
                 padded[1:-1, 1:-1, 0] = inner[:, :, 0]
                 padded[1:-1, 1:-1, -1] = inner[:, :, -1]
             torch.mul(inner, decay, out=new)
-            new.add_(source)
+            if power_envelope is None:
+                new.add_(source)
+            else:
+                new.add_(source, alpha=float(power_envelope((n - 0.5) * dt)))
             for c, view in neighbours:
                 new.add_(view, alpha=c)
             if has_fixed:

@@ -1,9 +1,11 @@
 """``hccai ablation``: ablation-zone prediction on files, registered through the ``hccai.commands`` entry point.
 
-:func:`register` adds ``ablation`` (predict zones and margins) and ``ablation-devices`` (list the device charts)
+:func:`register` adds ``ablation`` (predict zones and margins; its subcommand ``ablation confirm`` registers the
+post-ablation CT onto the planning CT and measures the margins) and ``ablation-devices`` (list the device charts)
 to the root ``hccai`` app; :func:`run_ablation_cli` is the file-level workflow: read the CT and segmentation,
 predict with an :class:`~.pipeline.AblationRequest`, and write zones, tables, ``ablation.json`` and a report
-atomically (staging folder beside the output, moved into place only when complete).
+atomically (staging folder beside the output, moved into place only when complete);
+:func:`~.confirmation.run_confirmation_files` is the same for the confirmation.
 """
 
 from __future__ import annotations
@@ -148,13 +150,19 @@ def run_ablation_cli(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``hccai ablation`` and ``hccai ablation-devices`` to the root app (entry point ``hccai.commands``)."""
+    """Add ``hccai ablation`` (with ``ablation confirm``) and ``hccai ablation-devices`` to the root app
+    (entry point ``hccai.commands``)."""
+    ablation_app = typer.Typer(invoke_without_command=True, no_args_is_help=False,
+                               help="Predict ablation zones and margins; `hccai ablation confirm` checks them after.")
+    app.add_typer(ablation_app, name="ablation")
 
-    @app.command("ablation")
+    @ablation_app.callback()
     def ablation(
-        ct: Annotated[Path, typer.Option(help="CT (NRRD, NIfTI or DICOM folder): the grid the zone is placed on.")],
-        applicator: Annotated[list[str], typer.Option(
-            help="Applicator 'tip x,y,z,entry x,y,z' in mm (repeat for several applicators).")],
+        ctx: typer.Context,
+        ct: Annotated[Path | None, typer.Option(
+            help="CT (NRRD, NIfTI or DICOM folder): the grid the zone is placed on.")] = None,
+        applicator: Annotated[list[str] | None, typer.Option(
+            help="Applicator 'tip x,y,z,entry x,y,z' in mm (repeat for several applicators).")] = None,
         segmentation: Annotated[Path | None, typer.Option(
             help="Segmentation with tumour(s) and vessels (.seg.nrrd, labelmap or DICOM SEG).")] = None,
         output: Annotated[Path, typer.Option("--output", "-o", help="Output folder.")] = Path("hccai-ablation"),
@@ -178,10 +186,18 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Predict the ablation zone (vendor chart and/or bioheat physics with vessel heat sink) and the margins.
 
-        Writes zone-*.nrrd, peak-temperature.nrrd, margins.csv, summary.csv, ablation.json and report.html to
-        OUTPUT, all at once when complete. An existing non-empty OUTPUT is never replaced unless --overwrite.
+        Needs --ct and --applicator. Writes zone-*.nrrd, peak-temperature.nrrd, margins.csv, summary.csv,
+        ablation.json and report.html to OUTPUT, all at once when complete. An existing non-empty OUTPUT is never
+        replaced unless --overwrite.
         """
+        if ctx.invoked_subcommand is not None:
+            return
         with user_errors(output):
+            from .errors import AblationInputError
+
+            if ct is None or not applicator:
+                raise AblationInputError("hccai ablation needs --ct and at least one --applicator "
+                                         "(or a subcommand: confirm)")
             check_output_path(output, folder=True, overwrite=overwrite)
             check_device(device)
             from .pipeline import AblationRequest
@@ -201,6 +217,44 @@ def register(app: typer.Typer) -> None:
                        f"{margins.tumour_covered_percent:.1f}%")
         for warning in result.warnings:
             typer.secho(f"  warning: {warning}", fg=typer.colors.YELLOW)
+        typer.echo(f"Outputs in {output}")
+
+    @ablation_app.command("confirm")
+    def confirm(
+        pre_ct: Annotated[Path, typer.Option(help="Planning (pre-ablation) CT.")],
+        post_ct: Annotated[Path, typer.Option(help="Post-ablation CT.")],
+        tumour_segmentation: Annotated[Path, typer.Option(help="Segmentation of the tumour(s) on the PRE CT.")],
+        zone_segmentation: Annotated[Path, typer.Option(help="Segmentation of the ablation zone on the POST CT.")],
+        output: Annotated[Path, typer.Option("--output", "-o", help="Output folder.")] = Path("hccai-confirmation"),
+        tumour: Annotated[list[str] | None, typer.Option(
+            help="Tumour segment name (repeatable; default: recognised by name).")] = None,
+        zone: Annotated[list[str] | None, typer.Option(
+            help="Zone segment name (repeatable; default: recognised by name, or the only segment).")] = None,
+        rigid_only: Annotated[bool, typer.Option(help="Skip the deformable (demons) stage.")] = False,
+        target_margin: Annotated[float, typer.Option(help="Target ablative margin (mm).")] = 5.0,
+        overwrite: OverwriteOption = False,
+        quiet: QuietOption = False,
+    ) -> None:
+        """Register the post-ablation CT onto the planning CT (rigid, then deformable), carry the zone over and
+        measure the margins around the tumour.
+
+        Writes zone-on-pre.nrrd, insufficient-margin.nrrd, margins.csv, confirmation.json and report.html to
+        OUTPUT, all at once when complete.
+        """
+        with user_errors(output):
+            check_output_path(output, folder=True, overwrite=overwrite)
+            from .confirmation import ConfirmationRequest, run_confirmation_files
+
+            request = ConfirmationRequest(tumour_segments=tuple(tumour) if tumour else None,
+                                          zone_segments=tuple(zone) if zone else None, deformable=not rigid_only,
+                                          target_margin_mm=target_margin)
+            with terminal_progress("hccai ablation confirm", enabled=not quiet) as progress:
+                result = run_confirmation_files(pre_ct, post_ct, tumour_segmentation, zone_segmentation, output,
+                                                request, overwrite=overwrite, progress=progress)
+        m = result.margins
+        typer.echo(f"Minimal ablative margin: {m.minimal_margin_mm:.1f} mm; tumour covered "
+                   f"{m.tumour_covered_percent:.1f}%; surface with margin >= {m.target_margin_mm:g} mm "
+                   f"{m.surface_margin_ge_target_percent:.1f}%")
         typer.echo(f"Outputs in {output}")
 
     @app.command("ablation-devices")

@@ -1,9 +1,12 @@
 """Ablation device presets: the manufacturers' ex-vivo zone charts and the heat source calibrated on them.
 
 The preset file ``Resources/Presets/ablation_devices.json`` holds, per device, every chart row (power W, time s,
-ellipsoid semi-axes and centre offset behind the tip, mm) with the chart's source, and the source model fitted on
-that row by :mod:`AblationSimulatorLib.calibration`. Between chart settings all quantities are interpolated
-bilinearly in (power, time); outside the chart nothing is extrapolated.
+ellipsoid semi-axes and centre offset behind the tip, mm) with the chart's source and the residual of the
+calibrated physics zone at that row, and the calibration of :mod:`AblationSimulatorLib.calibration`: per device
+the absorbed-power decay time τ, per power setting ONE source (absorbed power, active length, width σ, centre
+offset) shared by all ablation times. Between chart settings the vendor ellipsoid is interpolated
+bilinearly in (power, time) and the source linearly in power (it does not depend on time); outside the chart
+nothing is extrapolated.
 
 The folder is found from ``HCCAI_PRESETS_DIR`` or the extension's top-level ``Resources/Presets``.
 """
@@ -25,6 +28,7 @@ from .source import SourceModel
 __all__ = [
     "DEVICES_FILE",
     "ChartRow",
+    "PowerSetting",
     "Ellipsoid",
     "Device",
     "devices_file",
@@ -54,7 +58,7 @@ class Ellipsoid:
 
 @dataclass(frozen=True)
 class ChartRow:
-    """One chart setting and the source fitted on it."""
+    """One chart row, the source of its power setting and the calibrated zone's semi-axes at its time."""
 
     power_w: float
     time_s: float
@@ -63,6 +67,24 @@ class ChartRow:
     source: SourceModel
     fitted_along_mm: float
     fitted_perpendicular_mm: float
+
+    @property
+    def residual_mm(self) -> tuple[float, float]:
+        """(fitted − chart) semi-axes along and across the shaft (mm)."""
+        return (self.fitted_along_mm - self.ellipsoid.along_mm,
+                self.fitted_perpendicular_mm - self.ellipsoid.perpendicular_1_mm)
+
+
+@dataclass(frozen=True)
+class PowerSetting:
+    """The calibrated source of one power setting (time-independent)."""
+
+    power_w: float
+    absorbed_power_w: float
+    active_length_mm: float
+    centre_offset_mm: float
+    sigma_mm: float
+    rms_residual_mm: float
 
 
 @dataclass(frozen=True)
@@ -74,6 +96,8 @@ class Device:
     modality: str
     rows: tuple[ChartRow, ...]
     source: str
+    power_decay_time_s: float | None
+    settings: tuple[PowerSetting, ...]
 
     @property
     def powers_w(self) -> np.ndarray:
@@ -120,13 +144,25 @@ class Device:
             self._interpolate(power_w, time_s, lambda r: r.ellipsoid.centre_offset_mm),
         )
 
-    def source_model(self, power_w: float, time_s: float) -> SourceModel:
-        """Calibrated heat source at a setting, bilinear between chart rows."""
+    def source_model(self, power_w: float, time_s: float | None = None) -> SourceModel:
+        """Calibrated heat source at a power, linear between the power settings; the same for every time.
+
+        Args:
+            power_w: generator power (W).
+            time_s: ablation time, only checked against the chart range (the source does not depend on it).
+        """
+        if time_s is not None:
+            self.check_setting(power_w, time_s)
+        else:
+            self.check_setting(power_w, float(self.times_s[0]))
+        powers = [s.power_w for s in self.settings]
+
+        def interp(value) -> float:
+            return float(np.interp(power_w, powers, [value(s) for s in self.settings]))
+
         return SourceModel(
-            self._interpolate(power_w, time_s, lambda r: r.source.effective_power_w),
-            self._interpolate(power_w, time_s, lambda r: r.source.active_length_mm),
-            self._interpolate(power_w, time_s, lambda r: r.ellipsoid.centre_offset_mm),
-            self._interpolate(power_w, time_s, lambda r: r.source.sigma_mm),
+            interp(lambda s: s.absorbed_power_w), interp(lambda s: s.active_length_mm),
+            interp(lambda s: s.centre_offset_mm), interp(lambda s: s.sigma_mm), self.power_decay_time_s,
         )
 
     def row(self, power_w: float, time_s: float) -> ChartRow | None:
@@ -145,21 +181,28 @@ def devices_file() -> Path:
 
 
 def _device_from_json(key: str, entry: dict[str, Any], file_source: str) -> Device:
+    cal = entry["calibration"]
+    tau = cal.get("power_decay_time_s")
+    tau = None if tau is None else float(tau)
+    settings = tuple(sorted((
+        PowerSetting(float(s["power_W"]), float(s["absorbed_power_w"]), float(s["active_length_mm"]),
+                     float(s["centre_offset_mm"]), float(s["sigma_mm"]), float(s["rms_residual_mm"]))
+        for s in cal["settings"]), key=lambda s: s.power_w))
+    by_power = {s.power_w: SourceModel(s.absorbed_power_w, s.active_length_mm, s.centre_offset_mm, s.sigma_mm, tau)
+                for s in settings}
     rows = []
     for row in entry["chart"]:
-        cal = row["calibration"]
+        fit = row["fit"]
         ellipsoid = Ellipsoid(
             row["semi_axis_along_needle_mm"], row["semi_axis_perpendicular_1_mm"],
             row["semi_axis_perpendicular_2_mm"], row["center_offset_from_tip_along_needle_mm"],
         )
-        source = SourceModel(
-            cal["effective_power_w"], cal["active_length_mm"], ellipsoid.centre_offset_mm, cal["sigma_mm"]
-        )
         rows.append(ChartRow(
-            float(row["power_W"]), float(row["time_s"]), ellipsoid, float(row["energy_kJ"]), source,
-            float(cal["fitted_along_mm"]), float(cal["fitted_perpendicular_mm"]),
+            float(row["power_W"]), float(row["time_s"]), ellipsoid, float(row["energy_kJ"]),
+            by_power[float(row["power_W"])], float(fit["fitted_along_mm"]), float(fit["fitted_perpendicular_mm"]),
         ))
-    return Device(key, entry["name"], entry["modality"], tuple(rows), entry.get("source") or file_source)
+    return Device(key, entry["name"], entry["modality"], tuple(rows), entry.get("source") or file_source,
+                  tau, settings)
 
 
 @cache

@@ -17,6 +17,7 @@ __all__ = [
     "live_zone_for_nodes",
     "live_zone_to_scene",
     "result_to_scene",
+    "confirmation_to_scene",
 ]
 
 #: Node attribute naming which part of an ablation result a node holds (zones, margins, summary, temperature).
@@ -101,6 +102,29 @@ def result_to_scene(
                                    labels=("Tip", "Entry"))
             nodes["applicators"].append(tagged(line, "applicator"))
     return nodes
+
+
+def confirmation_to_scene(scene: Any, result: Any, geometry: Any, base_name: str = "Confirmation", *,
+                          reference_volume_node: Any = None) -> dict[str, Any]:
+    """Write a :class:`~.confirmation.ConfirmationResult` as NEW nodes: one segmentation on the pre-CT grid with the
+    carried-over zone (red) and the tumour surface whose margin is below the target (yellow), and the margin table.
+
+    Returns:
+        ``{"zones", "marginTable"}``.
+    """
+    from HCCInterventionalAILib.imaging import Segmentation
+    from HCCInterventionalAILib.scene import dataframe_to_table_node, segmentation_to_node
+
+    segmentation = Segmentation(geometry, name=f"{base_name} zone")
+    segmentation.add("Zone (confirmed, from post CT)", result.zone_on_pre.astype(np.uint8), ZONE_COLOURS["physics"])
+    if result.insufficient_margin.any():
+        segmentation.add(f"Margin < {result.margins.target_margin_mm:g} mm (confirmation)",
+                         result.insufficient_margin, ZONE_COLOURS["insufficient"])
+    zones = segmentation_to_node(scene, segmentation, reference_volume_node=reference_volume_node)
+    zones.SetAttribute(RESULT_ATTRIBUTE, "confirmation zones")
+    table = dataframe_to_table_node(scene, result.margin_table(), f"{base_name} margins")
+    table.SetAttribute(RESULT_ATTRIBUTE, "confirmation margins")
+    return {"zones": zones, "marginTable": table}
 
 
 #: Attribute of the module's single "live" vendor-zone segmentation, updated in place while applicators move.
