@@ -148,3 +148,14 @@ def test_pipeline_bad_input_and_cli(patient_slab, tmp_path: Path):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.exit_code == 2 and len(lines) == 1 and "no-such-model" in lines[0], result.output
     assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.gpu
+def test_gpu_matches_cpu(patient_slab, tmp_path):
+    """On CUDA (full precision, as the card asks) the tiled output equals the CPU output within 0.5 HU."""
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    _, low, _, _, _ = patient_slab
+    cpu = denoise_ct_dl(low, device="cpu", cache_dir=tmp_path)
+    gpu = denoise_ct_dl(low, device="cuda", cache_dir=tmp_path)
+    np.testing.assert_allclose(gpu.array, cpu.array, atol=0.5)

@@ -1,4 +1,5 @@
-"""``hccai enhance dsa|denoise``: motion-compensated DSA of a run and self-supervised denoising of a CT.
+"""``hccai enhance dsa|denoise``: motion-compensated DSA of a run and self-supervised denoising of a CT, or, with
+``dsa --method dl`` and ``denoise --model ID``, the shipped networks (mask-free DSA, supervised denoiser).
 
 Registered through the ``hccai.commands`` entry point (``enhance = "HCCInterventionalAILib.enhancement.cli:register"``).
 """
@@ -43,7 +44,8 @@ def write_denoise_outputs(result, folder: Path) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    enhance = typer.Typer(help="Image enhancement: motion-compensated DSA, self-supervised CT denoising.",
+    enhance = typer.Typer(help="Image enhancement: motion-compensated or mask-free (network) DSA, self-supervised or "
+                               "supervised (network) CT denoising.",
                           no_args_is_help=True)
 
     @enhance.command("dsa")

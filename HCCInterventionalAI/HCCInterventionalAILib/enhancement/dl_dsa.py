@@ -38,6 +38,7 @@ __all__ = [
     "DLDSARequest",
     "DLDSAResult",
     "MODEL_ID",
+    "TRAINED_FRAME_SIZES",
     "VESSEL_THRESHOLD",
     "card_path",
     "median_baseline",
@@ -53,6 +54,8 @@ CARD_FILE = f"{MODEL_ID}.json"
 WEIGHTS_FILE = f"{MODEL_ID}.pt"
 #: Iodine line integral (log units) above which a pixel counts as opacified vessel for the Dice score.
 VESSEL_THRESHOLD = 0.05
+#: Square frame sizes (pixels) of the training runs of the shipped network.
+TRAINED_FRAME_SIZES = (192, 320)
 #: Gaussian σ (pixels) of the high-pass input channel.
 HIGHPASS_SIGMA_PX = 6.0
 #: The U-Net halves the frame 3 times: frames are padded to a multiple of this.
@@ -279,6 +282,10 @@ def run_dsa_dl(frames: Any, request: DLDSARequest | None = None, *, times_s: Any
     dsa = subtract_run_dl(array, card, request.device, progress, batch_size=request.batch_size, cache_dir=cache_dir)
     seconds = time.perf_counter() - start
     provenance = load_model(card, device=request.device, cache_dir=cache_dir).provenance
+    notes = [f"{card.name}: {card.validation_status}"]
+    low, high = TRAINED_FRAME_SIZES
+    if card.id == MODEL_ID and not (low <= min(array.shape[1:]) and max(array.shape[1:]) <= high):
+        notes.append(f"Frames of {array.shape[1]}×{array.shape[2]} pixels are outside the {low}–{high} pixel frames "
+                     "the network was trained on (vessel calibres in pixels differ): expect lower accuracy")
     return DLDSAResult(dsa=dsa, times_s=times, model=provenance, seconds=float(seconds),
-                       frames_per_second=float(array.shape[0] / max(seconds, 1e-9)),
-                       notes=[f"{card.name}: {card.validation_status}"])
+                       frames_per_second=float(array.shape[0] / max(seconds, 1e-9)), notes=notes)
