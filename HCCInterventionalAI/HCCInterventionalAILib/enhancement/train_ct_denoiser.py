@@ -210,7 +210,10 @@ def write_card(folder: Path, weights: Path, evaluation: dict[str, Any], settings
         "limitations": "Trained on two real slices of one patient and one scanner with SIMULATED noise (parallel-beam "
                        "FBP, ramp filter): it has not seen real low-dose reconstructions, iterative reconstruction, "
                        "other kernels, contrast phases, children, metal or other body regions, and it is not "
-                       "clinically validated. It smooths fine texture; small low-contrast lesions can be weakened.",
+                       "clinically validated. It smooths fine texture; small low-contrast lesions can be weakened. "
+                       "The held-out slice 03 lies 1 mm from training slice 02 (same patient, nearly the same "
+                       "anatomy), so the gains reported on it are optimistic; the project's tests also check it on "
+                       "the synthetic sample patient (other anatomy, 2 mm pixels), which it never saw.",
         "reported_accuracy": accuracy,
         "research_only": True,
         "validation_status": "Trained on simulated low-dose noise of two open-licence CT slices; research demo, "
