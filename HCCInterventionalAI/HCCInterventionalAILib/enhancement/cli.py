@@ -1,4 +1,5 @@
-"""``hccai enhance dsa|denoise``: motion-compensated DSA of a run and self-supervised denoising of a CT.
+"""``hccai enhance dsa|denoise``: motion-compensated DSA of a run and self-supervised denoising of a CT, or, with
+``dsa --method dl`` and ``denoise --model ID``, the shipped networks (mask-free DSA, supervised denoiser).
 
 Registered through the ``hccai.commands`` entry point (``enhance = "HCCInterventionalAILib.enhancement.cli:register"``).
 """
@@ -16,6 +17,7 @@ from ..cli import (
     QuietOption,
     atomic_output,
     check_device,
+    fail,
     terminal_progress,
     user_errors,
 )
@@ -42,7 +44,8 @@ def write_denoise_outputs(result, folder: Path) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    enhance = typer.Typer(help="Image enhancement: motion-compensated DSA, self-supervised CT denoising.",
+    enhance = typer.Typer(help="Image enhancement: motion-compensated or mask-free (network) DSA, self-supervised or "
+                               "supervised (network) CT denoising.",
                           no_args_is_help=True)
 
     @enhance.command("dsa")
@@ -54,6 +57,8 @@ def register(app: typer.Typer) -> None:
         frame_rate: float = typer.Option(3.0, help="Frames per second when the file does not say"),
         backend: str = typer.Option("auto", help="auto (gauss-newton for rigid, torch for deformable) | torch "
                                                  "(batched, CPU/GPU) | gauss-newton (per frame, fast CPU) | simpleitk"),
+        method: str = typer.Option("classical", help="classical (mask subtraction) | dl (mask-free network)"),
+        model: str = typer.Option("dsa-maskfree-synthetic", help="Model card id for --method dl"),
         device: DeviceOption = "auto",
         overwrite: OverwriteOption = False,
         quiet: QuietOption = False,
@@ -62,6 +67,11 @@ def register(app: typer.Typer) -> None:
         from .pipeline import DSARequest, run_dsa
         from .runio import load_run
 
+        if method not in ("classical", "dl"):
+            fail(f"--method must be classical or dl, got {method!r}")
+        if method == "dl":
+            _dsa_dl(run, output, model, frame_rate, device, overwrite, quiet)
+            return
         with user_errors(output):
             check_device(device)
             request = DSARequest(mask_index=None if mask < 0 else mask, motion=motion, backend=backend,
@@ -82,6 +92,8 @@ def register(app: typer.Typer) -> None:
                                                       "registered CT denoiser model card, e.g. ldct-benchmark-redcnn "
                                                       "(its weights are downloaded and verified on first use)"),
         iterations: int = typer.Option(300, min=1, help="Noise2Self training steps on this scan"),
+        model: str = typer.Option(None, "--model", help="Model card id of a supervised CT denoiser (e.g. "
+                                  "ct-denoise-simulated-lowdose) instead of Noise2Self on the scan"),
         seed: int = typer.Option(0, help="Random seed"),
         device: DeviceOption = "auto",
         overwrite: OverwriteOption = False,
@@ -92,6 +104,9 @@ def register(app: typer.Typer) -> None:
         from .denoise import Noise2SelfSettings
         from .pipeline import DenoiseRequest, run_denoise
 
+        if model:
+            _denoise_dl(ct, output, model, device, overwrite, quiet)
+            return
         with user_errors(output):
             check_device(device)
             request = DenoiseRequest(method=method, settings=Noise2SelfSettings(
@@ -105,3 +120,38 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"Noise {result.noise_sd_before_hu:.1f} → {result.noise_sd_after_hu:.1f} HU; {flag}; outputs in {output}")
 
     app.add_typer(enhance, name="enhance")
+
+
+def _dsa_dl(run: Path, output: Path, model: str, frame_rate: float, device: str, overwrite: bool,
+            quiet: bool) -> None:
+    """``hccai enhance dsa --method dl``: mask-free DSA with a network from the model registry."""
+    from .dl_dsa import DLDSARequest, run_dsa_dl
+    from .runio import load_run
+
+    with user_errors(output):
+        check_device(device)
+        request = DLDSARequest(model=model, device=device, frame_rate=frame_rate)
+        with atomic_output(output, overwrite=overwrite) as staging, \
+                terminal_progress("hccai enhance dsa", enabled=not quiet) as progress:
+            loaded = load_run(run, frame_rate=frame_rate)
+            result = run_dsa_dl(loaded.frames, request, times_s=loaded.times_s, progress=progress)
+            write_dsa_outputs(result, staging, loaded.pixel_spacing_mm)
+    typer.echo(f"Mask-free DSA of {result.dsa.shape[0]} frames ({model}; {result.notes[0]}) in {output}")
+
+
+def _denoise_dl(ct: Path, output: Path, model: str, device: str, overwrite: bool, quiet: bool) -> None:
+    """``hccai enhance denoise --model ID``: supervised denoising with shipped weights."""
+    from ..imaging.io import read_volume
+    from .ct_denoise import SupervisedDenoiseRequest, run_denoise_dl
+
+    with user_errors(output):
+        check_device(device)
+        request = SupervisedDenoiseRequest(model=model, device=device)
+        with atomic_output(output, overwrite=overwrite) as staging, \
+                terminal_progress("hccai enhance denoise", enabled=not quiet) as progress:
+            volume = read_volume(ct)
+            result = run_denoise_dl(volume, request, progress=progress)
+            write_denoise_outputs(result, staging)
+    flag = "FLAGGED: changes larger than noise explains" if result.hallucination.flagged else "no hallucination flag"
+    typer.echo(f"Noise {result.noise_sd_before_hu:.1f} → {result.noise_sd_after_hu:.1f} HU ({model}); {flag}; "
+               f"outputs in {output}")

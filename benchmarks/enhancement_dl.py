@@ -1,0 +1,89 @@
+"""Speed of the shipped enhancement networks: mask-free DSA frames per second and supervised CT denoising time.
+
+Cases (medians over ``--repeats`` runs after one warm-up; synthetic data; weights loaded once, as in use):
+
+* mask-free DSA (:func:`HCCInterventionalAILib.enhancement.dl_dsa.subtract_run_dl`) of a ``--frames``-frame run
+  at each ``--sizes`` vs the baseline measured in the same run: classical motion-compensated DSA
+  (:func:`~HCCInterventionalAILib.enhancement.dsa.subtract_run`, deformable, torch backend, mask frame 0);
+* supervised denoising (:func:`HCCInterventionalAILib.enhancement.ct_denoise.denoise_ct_dl`, tiled) of a
+  ``--ct-shape`` CT vs the baseline measured in the same run: Noise2Self training (``--iterations``) + inference.
+
+Both on the CPU (``--threads`` torch threads) and CUDA when available. Usage:
+``python benchmarks/enhancement_dl.py [--sizes 512 1024] [--frames 10] [--ct-shape 20 512 512] [--quick]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import numpy as np
+
+
+def _median_time(function, repeats: int) -> float:
+    function()  # warm-up (imports, model loading, allocations)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _row(case: str, size: str, device: str, seconds: float, baseline: float, unit: str) -> None:
+    print(f"| {case} | {size} | {device} | {seconds:.3f} s ({unit}) | {baseline / seconds:.2f}x |")
+
+
+def main() -> None:
+    import torch
+
+    from HCCInterventionalAILib.enhancement.angio import simulate_angio_run
+    from HCCInterventionalAILib.enhancement.ct_denoise import denoise_ct_dl
+    from HCCInterventionalAILib.enhancement.denoise import Noise2SelfSettings, denoise_volume
+    from HCCInterventionalAILib.enhancement.dl_dsa import subtract_run_dl
+    from HCCInterventionalAILib.enhancement.dsa import subtract_run
+    from HCCInterventionalAILib.imaging.volume import Volume
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024])
+    parser.add_argument("--frames", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--ct-shape", type=int, nargs=3, default=[20, 512, 512], metavar=("K", "J", "I"))
+    parser.add_argument("--iterations", type=int, default=300)
+    parser.add_argument("--quick", action="store_true", help="256² DSA, 4×256×256 CT, 1 repeat, 50 iterations")
+    args = parser.parse_args()
+    if args.quick:
+        args.sizes, args.ct_shape, args.repeats, args.iterations = [256], [4, 256, 256], 1, 50
+    torch.set_num_threads(args.threads)
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    print(f"load average {os.getloadavg()[0]:.1f}, torch threads {args.threads}")
+    print("| case | size | device | median time | speed-up vs baseline (same run) |")
+    print("|---|---|---|---|---|")
+    for size in args.sizes:
+        run = simulate_angio_run(n_frames=args.frames, shape=(size, size), motion="deformable", seed=5)
+        for device in devices:
+            base = _median_time(lambda: subtract_run(run.frames, 0, "deformable", device=device), args.repeats)  # noqa: B023
+            dl = _median_time(lambda: subtract_run_dl(run.frames, device=device), args.repeats)  # noqa: B023
+            _row("classical deformable DSA (baseline)", f"{args.frames}×{size}²", device, base, base,
+                 f"{args.frames / base:.1f} frames/s")
+            _row("mask-free DL DSA", f"{args.frames}×{size}²", device, dl, base, f"{args.frames / dl:.1f} frames/s")
+    rng = np.random.default_rng(0)
+    k, j, i = args.ct_shape
+    yy, xx = np.mgrid[0:j, 0:i]
+    body = ((yy - j / 2) / (0.4 * j)) ** 2 + ((xx - i / 2) / (0.45 * i)) ** 2 < 1
+    array = np.where(body, 50.0, -1000.0)[None] + rng.normal(0, 40, (k, j, i))
+    ct = Volume.from_array(array.astype(np.float32), spacing=(0.8, 0.8, 2.0), modality="CT", units="HU")
+    for device in devices:
+        settings = Noise2SelfSettings(iterations=args.iterations, device=device)
+        base = _median_time(lambda: denoise_volume(ct, settings=settings, device=device), args.repeats)  # noqa: B023
+        dl = _median_time(lambda: denoise_ct_dl(ct, device=device), args.repeats)  # noqa: B023
+        _row(f"Noise2Self ({args.iterations} steps + inference, baseline)", f"{k}×{j}×{i}", device, base, base,
+             "per volume")
+        _row("supervised denoiser (tiled)", f"{k}×{j}×{i}", device, dl, base, "per volume")
+
+
+if __name__ == "__main__":
+    main()
