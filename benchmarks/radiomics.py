@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT / "HCCInterventionalAI"))
 from HCCInterventionalAILib.imaging.io import to_sitk, write_volume  # noqa: E402
 from HCCInterventionalAILib.imaging.volume import Geometry, Volume  # noqa: E402
 from HCCInterventionalAILib.radiomics import extract_features, load_params  # noqa: E402
-from HCCInterventionalAILib.radiomics.cohort import run_cohort  # noqa: E402
+from HCCInterventionalAILib.radiomics.cohort import local_cluster, run_cohort  # noqa: E402
 
 #: The cohort uses the portal venous preset (LoG + wavelet images): a realistic per-case cost of a few seconds.
 COHORT_PRESET = "ct-portal-venous"
@@ -130,10 +130,10 @@ def main() -> None:
         timed = _timer(folder)
         serial = timed("serial", lambda out: run_cohort(manifest, out, COHORT_PRESET, scheduler="serial"))
         serial_one = timed("serial1", lambda out: run_cohort(manifest, out, COHORT_PRESET, scheduler="serial", itk_threads=1))
-        from dask.distributed import Client, LocalCluster
+        from dask.distributed import Client
 
         start = time.perf_counter()
-        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+        cluster = local_cluster(2)
         client = Client(cluster)
         client.wait_for_workers(2)
         startup = time.perf_counter() - start
