@@ -66,3 +66,29 @@ def test_module_multiphase_arterial_phase_raises_tumour_dice(hcc, headless, samp
     assert [v.metadata["phase"] for v in volumes] == ["portal venous", "arterial"]
     with pytest.raises(ModelInputError, match="does not take a delayed phase"):
         request_inputs(SegmentationRequest("liver-classical", pv, {"delayed": arterial}))
+
+
+def test_widget_passes_the_arterial_phase_of_the_sample(hcc, gui, headless):
+    """GUI wiring (stand-in widgets, real MRML): with liver-classical selected the arterial selector is enabled,
+    loading the small sample fills it with the arterial CT, and Segment (in Slicer's process) makes the same
+    Tumour voxels as the logic called with the arterial node (and different ones from the portal venous alone)."""
+    import slicer_stubs
+
+    widget, ui = slicer_stubs.make_widget(hcc)
+    parameters = widget._parameterNode
+    parameters.modelId = "liver-classical"
+    widget._selectModelInCombo("liver-classical")
+    assert ui.arterialVolumeSelector.enabled
+    parameters.sampleSize, parameters.runInWorker = hcc.SampleSize.SMALL, False
+    ui.loadSampleButton.emit("clicked(bool)", True)
+    pv, arterial = parameters.inputVolume, parameters.arterialVolume
+    assert (pv.GetName(), arterial.GetName()) == ("Synthetic CT portal venous", "Synthetic CT arterial")
+    ui.segmentButton.emit("clicked(bool)", True)
+    made = parameters.statsSegmentation
+    assert made.GetName() == "Synthetic CT portal venous liver-classical segmentation"
+    logic = hcc.HCCInterventionalAILogic()
+    multi = logic.segment(pv, "liver-classical", show=False, arterialVolumeNode=arterial)
+    single = logic.segment(pv, "liver-classical", show=False)
+    np.testing.assert_array_equal(_segment_mask(made, "Tumour", pv), _segment_mask(multi, "Tumour", pv))
+    assert (_segment_mask(made, "Tumour", pv) != _segment_mask(single, "Tumour", pv)).any()
+    widget.cleanup()
