@@ -133,6 +133,8 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--size", type=int, default=96, help="edge of the cohort's cubic cases (voxels)")
+    parser.add_argument("--no-dask-defaults", action="store_true",
+                        help="skip the comparison run on a LocalCluster with Dask's default worker settings")
     args = parser.parse_args()
     REPEATS[0] = args.repeats
     from radiomics import featureextractor
@@ -173,6 +175,20 @@ def main() -> None:
         finally:
             client.close()
             cluster.close()
+            CLIENT.clear()
+        if not args.no_dask_defaults:  # last: Dask's nanny leaves MALLOC_TRIM_THRESHOLD_ in this process's environ
+            from dask.distributed import LocalCluster
+
+            cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+            client = Client(cluster)
+            client.wait_for_workers(2)
+            client.run(_warm_up)
+            CLIENT.append(client)
+            try:
+                timed("defaults", lambda out: run_cohort(manifest, out, COHORT_PRESET, client=client))
+            finally:
+                client.close()
+                cluster.close()
     size = f"{args.cases}x{args.size}^3"
     print(f"{'cohort, serial, ITK default threads':34s} {size:>10s} {'cpu':>6s} {serial:9.2f} {serial_one:10.2f} "
           f"{serial_one / serial:6.2f}x")
@@ -193,6 +209,11 @@ def main() -> None:
           f"client) {per_case['dask'] - per_case['dask workers']:.3f} = {per_case['dask']:.3f}; "
           f"2-free-core bound 2 x {per_case['serial1']:.3f} / {per_case['dask']:.3f} = "
           f"{2 * per_case['serial1'] / per_case['dask']:.2f}x")
+    if "defaults" in CPU:
+        print(f"Dask's default worker settings (plain LocalCluster, before local_cluster()): 2 workers "
+              f"{per_case['defaults workers']:.3f} + this process {per_case['defaults'] - per_case['defaults workers']:.3f}"
+              f" = {per_case['defaults']:.3f} CPU s per case, bound {2 * per_case['serial1'] / per_case['defaults']:.2f}x; "
+              f"mean busy cores {BUSY['defaults']:.2f}")
 
 
 if __name__ == "__main__":
