@@ -83,6 +83,7 @@ BUSY: dict[str, float] = {}
 #: CPU seconds (user + system) per run of our own processes: this one and, for Dask, the workers.
 CPU: dict[str, float] = {}
 CLIENT: list = []
+WALL: dict[str, float] = {}
 
 
 def _process_cpu() -> tuple[float, float]:
@@ -185,7 +186,7 @@ def main() -> None:
             client.run(_warm_up)
             CLIENT.append(client)
             try:
-                timed("defaults", lambda out: run_cohort(manifest, out, COHORT_PRESET, client=client))
+                WALL["defaults"] = timed("defaults", lambda out: run_cohort(manifest, out, COHORT_PRESET, client=client))
             finally:
                 client.close()
                 cluster.close()
@@ -211,6 +212,7 @@ def main() -> None:
           f"{2 * per_case['serial1'] / per_case['dask']:.2f}x")
     if "defaults" in CPU:
         print(f"Dask's default worker settings (plain LocalCluster, before local_cluster()): 2 workers "
+              f"{WALL['defaults']:.2f} s ({args.cases / WALL['defaults']:.2f} cases/s), "
               f"{per_case['defaults workers']:.3f} + this process {per_case['defaults'] - per_case['defaults workers']:.3f}"
               f" = {per_case['defaults']:.3f} CPU s per case, bound {2 * per_case['serial1'] / per_case['defaults']:.2f}x; "
               f"mean busy cores {BUSY['defaults']:.2f}")
