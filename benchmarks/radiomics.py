@@ -13,11 +13,20 @@
    with the speed-up they bound on 2 free cores: 2 × serial CPU / Dask CPU.
    Target ≥ 1.8× vs the one-thread serial baseline on 2 free cores.
 
-Measured 2026-11-30 on a 2-core Xeon VM (``--cases 24 --repeats 2 --size 96``, two runs, load 1.2-1.6):
-serial (ITK default threads) 22.5 / 22.8 s, serial one ITK thread 23.0 / 23.0 s, 2 Dask workers 15.6 / 15.2 s
-(1.47x / 1.51x vs one thread; 1.41x / 1.45x with the 0.6 s cluster start-up); per case ``extract_features``
-overhead 1.09x / 1.10x. Target 1.8x NOT met. Mean busy cores: serial 1.05 (ITK threading adds ~nothing at
-this size), 2 workers 1.9, so the gap is each case running ~1.3x slower when two run at once, not idle cores.
+Measured 2026-11-30 on a 2-core Xeon VM (``--cases 24 --repeats 2 --size 96``).
+Before (Dask's default worker settings), load 1.2-1.6: serial one ITK thread 23.0 / 23.0 s, 2 Dask workers
+15.6 / 15.2 s (1.47x / 1.51x); mean busy cores 1.9, each case ~1.3x slower when two run at once.
+Diagnosis (CPU seconds per case, 96³): serial 0.94-1.02; Dask defaults 1.22-1.34 (of which ~0.12 s system time:
+the nanny's ``MALLOC_TRIM_THRESHOLD_=65536`` makes glibc hand every freed LoG/wavelet image back to the kernel and
+page-fault it in afresh; the rest the worker profiler and the 20 ms event-loop ticks); a plain ``multiprocessing``
+pool 1.00-1.04 (a one-off experiment, not part of this benchmark); :func:`local_cluster` 1.02-1.04. The dashboard was already off; nanny, memory monitor, work
+stealing and result transfer changed nothing measurable (< 0.02 s per case).
+After (:func:`local_cluster`), on the same VM shared with other jobs (load 5-8, so wall times are not a quiet-machine
+measurement; the CPU-time bound is): run A, load 6.2 → 5.4: serial 49.2 s, 2 workers 35.5 s (1.38x wall); CPU per
+case serial 1.019 s, Dask 1.037 + 0.035 = 1.072 s → bound 1.90x on 2 free cores. Run B, load 5.7 → 7.7: wall
+46.2 vs 46.8 s (0.99x: other jobs' spikes); CPU per case serial 0.985, Dask 1.042 + 0.038 = 1.080 → bound 1.82x;
+Dask defaults in the same run 1.255 + 0.083 = 1.338 → bound 1.47x (the wall ratio measured before).
+Per case ``extract_features`` overhead vs pyradiomics 0.85-0.90x in these runs (1.09-1.10x before; noise).
 
 Usage: ``python benchmarks/radiomics.py [--cases N] [--repeats N] [--size N]``
 """

@@ -19,17 +19,17 @@ single-threaded workers do not oversubscribe N cores; the previous global defaul
 Features do not depend on the thread count.
 
 Worker settings (:func:`local_cluster`, used for the default local cluster): the tasks are CPU-bound Python and
-NumPy, so three Dask defaults that cost throughput on few cores are changed, each measured on 96³ cases with the
-``ct-portal-venous`` preset (CPU seconds per case, 2 cores: serial 0.94, Dask defaults 1.22, plain
-``multiprocessing`` pool 1.00, :func:`local_cluster` 1.00-1.02):
+NumPy, so Dask defaults that cost throughput on few cores are changed (``benchmarks/radiomics.py``, 96³ cases,
+``ct-portal-venous`` preset, CPU seconds per case including the scheduler: serial 0.99-1.02, Dask defaults 1.34,
+:func:`local_cluster` 1.07-1.08, i.e. at most 1.47x vs 1.82-1.90x on 2 free cores):
 
 * ``MALLOC_TRIM_THRESHOLD_=65536``, which the Dask nanny exports to its workers, is not set: with it glibc returns
   every freed large array to the kernel (setting it also disables glibc's dynamic mmap threshold), so each of the
-  many LoG/wavelet images is page-faulted in afresh (+0.12 s system time per case);
+  many LoG/wavelet images is page-faulted in afresh (+0.12 s system time per case in a one-off measurement);
 * the worker's statistical profiler (a thread sampling the task's stack every 10 ms) is off, the event-loop tick
   check runs every second instead of every 20 ms, the system and memory monitors poll every 2 s and 1 s: fewer
-  wake-ups competing with the task for the GIL and the cores (~0.05 s per case, and the scheduler's own CPU
-  falls from ~0.05 to ~0.02 s per case);
+  wake-ups competing with the task for the GIL and the cores (together with the first item the workers' CPU
+  per case falls from 1.26 to 1.04 s, the scheduler's and client's from 0.08 to 0.04 s);
 * ``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``/``MKL_NUM_THREADS`` = 1 (Dask's default, kept explicit) and the
   pyradiomics modules are imported when a worker starts (start-up, not the first task, pays the import).
 
