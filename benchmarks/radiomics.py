@@ -16,17 +16,24 @@
 Measured 2026-11-30 on a 2-core Xeon VM (``--cases 24 --repeats 2 --size 96``).
 Before (Dask's default worker settings), load 1.2-1.6: serial one ITK thread 23.0 / 23.0 s, 2 Dask workers
 15.6 / 15.2 s (1.47x / 1.51x); mean busy cores 1.9, each case ~1.3x slower when two run at once.
-Diagnosis (CPU seconds per case, 96³): serial 0.94-1.02; Dask defaults 1.22-1.34 (of which ~0.12 s system time:
-the nanny's ``MALLOC_TRIM_THRESHOLD_=65536`` makes glibc hand every freed LoG/wavelet image back to the kernel and
-page-fault it in afresh; the rest the worker profiler and the 20 ms event-loop ticks); a plain ``multiprocessing``
-pool 1.00-1.04 (a one-off experiment, not part of this benchmark); :func:`local_cluster` 1.02-1.04. The dashboard was already off; nanny, memory monitor, work
-stealing and result transfer changed nothing measurable (< 0.02 s per case).
+Diagnosis (one-off experiments at load 2-9, not part of this benchmark; CPU seconds per task, 96³, 10 cases):
+serial 0.93-0.97; Dask defaults 1.16-1.29, of which 0.12 s system time (the nanny's ``MALLOC_TRIM_THRESHOLD_=65536``
+makes glibc hand every freed LoG/wavelet image back to the kernel and page-fault it in afresh; without it 1.05-1.14);
+with the worker profiler off and slower ticks/monitors too 1.00-1.04, as a plain ``multiprocessing`` pool
+(1.00-1.05). The dashboard was already off; the nanny process used no measurable CPU; memory monitor off plus work
+stealing off gave 1.07 vs 1.12 (within the noise); result transfer was not tested separately.
 After (:func:`local_cluster`), on the same VM shared with other jobs (load 5-8, so wall times are not a quiet-machine
 measurement; the CPU-time bound is): run A, load 6.2 → 5.4: serial 49.2 s, 2 workers 35.5 s (1.38x wall); CPU per
 case serial 1.019 s, Dask 1.037 + 0.035 = 1.072 s → bound 1.90x on 2 free cores. Run B, load 5.7 → 7.7: wall
 46.2 vs 46.8 s (0.99x: other jobs' spikes); CPU per case serial 0.985, Dask 1.042 + 0.038 = 1.080 → bound 1.82x;
 Dask defaults in the same run 1.255 + 0.083 = 1.338 → bound 1.47x (the wall ratio measured before).
-Per case ``extract_features`` overhead vs pyradiomics 0.85-0.90x in these runs (1.09-1.10x before; noise).
+Run C (the quietest window of the afternoon), load 2.9 → 4.2: serial one thread 34.5 s, 2 workers 23.7 s = 1.45x
+wall (1.65x vs serial with ITK's default threads); Dask defaults in the same run 27.6 s (1.25x); CPU per case
+serial 0.956, Dask 0.993 + 0.030 = 1.024 → bound 1.87x (defaults 1.256 → 1.52x). Run D, load 2.9 → 8.2 (another
+job started): wall ratios meaningless (serial one thread 75.6 s > serial 51.5 s); CPU bound 1.86x (defaults 1.40x).
+So the 1.8x target is within the CPU-time bound (1.82-1.90x in four runs) but was NOT shown in wall time here: no
+run found the 2 cores free (mean busy cores 2.00 in every phase, i.e. other jobs took their share).
+Per case ``extract_features`` overhead vs pyradiomics 0.85-1.17x in these runs (1.09-1.10x before; noise at load).
 
 Usage: ``python benchmarks/radiomics.py [--cases N] [--repeats N] [--size N]``
 """
