@@ -20,16 +20,16 @@ Features do not depend on the thread count.
 
 Worker settings (:func:`local_cluster`, used for the default local cluster): the tasks are CPU-bound Python and
 NumPy, so Dask defaults that cost throughput on few cores are changed (``benchmarks/radiomics.py``, 96³ cases,
-``ct-portal-venous`` preset, CPU seconds per case including the scheduler: serial 0.99-1.02, Dask defaults 1.34,
-:func:`local_cluster` 1.07-1.08, i.e. at most 1.47x vs 1.82-1.90x on 2 free cores):
+``ct-portal-venous`` preset, 4 runs, CPU seconds per case including the scheduler: serial 0.96-1.03, Dask defaults
+1.26-1.47, :func:`local_cluster` 1.02-1.11, i.e. at most 1.40-1.52x vs 1.82-1.90x on 2 free cores):
 
 * ``MALLOC_TRIM_THRESHOLD_=65536``, which the Dask nanny exports to its workers, is not set: with it glibc returns
   every freed large array to the kernel (setting it also disables glibc's dynamic mmap threshold), so each of the
   many LoG/wavelet images is page-faulted in afresh (+0.12 s system time per case in a one-off measurement);
 * the worker's statistical profiler (a thread sampling the task's stack every 10 ms) is off, the event-loop tick
   check runs every second instead of every 20 ms, the system and memory monitors poll every 2 s and 1 s: fewer
-  wake-ups competing with the task for the GIL and the cores (together with the first item the workers' CPU
-  per case falls from 1.26 to 1.04 s, the scheduler's and client's from 0.08 to 0.04 s);
+  wake-ups competing with the task for the GIL and the cores (with the first item, the workers' CPU per case
+  falls from 1.20-1.36 to 0.99-1.06 s, the scheduler's and client's from 0.06-0.11 to 0.03-0.04 s);
 * ``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``/``MKL_NUM_THREADS`` = 1 (Dask's default, kept explicit) and the
   pyradiomics modules are imported when a worker starts (start-up, not the first task, pays the import).
 
