@@ -85,11 +85,7 @@ def registerSampleData() -> None:
 
 
 def ensurePyTorch() -> None:
-    """Make sure PyTorch is installed, through the PyTorch extension (asks the user first; never pip).
-
-    Raises:
-        RuntimeError: the PyTorch extension is missing or the user declined the installation.
-    """
+    """Install PyTorch through the PyTorch extension if missing (asks first; never pip); RuntimeError if declined."""
     ensure_pytorch(requester="HCC Interventional AI")
 
 
@@ -122,7 +118,8 @@ class HCCInterventionalAIParameterNode:
 
     sampleSize - size of the synthetic sample patient to generate.
     sampleSeed - random seed of the sample patient (the same seed gives the same patient).
-    inputVolume - the volume to segment.
+    inputVolume - the volume to segment (for the classical segmenter: the portal venous phase).
+    arterialVolume - optional arterial phase of the same CT (models that take it: arterial enhancement + washout).
     modelId - id of the segmentation model card (filled from the model registry).
     device - where the network runs.
     runInWorker - segment in a worker process (the GUI stays responsive); off: in Slicer's process.
@@ -132,6 +129,7 @@ class HCCInterventionalAIParameterNode:
     sampleSize: SampleSize = SampleSize.STANDARD
     sampleSeed: Annotated[int, WithinRange(0, 1000000)] = 7
     inputVolume: vtkMRMLScalarVolumeNode
+    arterialVolume: vtkMRMLScalarVolumeNode
     modelId: str = ""
     device: ComputeDevice = ComputeDevice.AUTO
     runInWorker: bool = True
@@ -158,6 +156,7 @@ class HCCInterventionalAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         self._cancelToken = None  # the running segmentation's CancelToken, or its worker (both have cancel())
         self._worker = None  # WorkerPoller of the segmentation running in a worker process
         self._modelIds = []
+        self._takesArterial = False  # the selected model takes an optional arterial phase
 
     def setup(self) -> None:
         """Called when the user opens the module the first time and the widget is initialized."""
@@ -303,6 +302,8 @@ class HCCInterventionalAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
             self._parameterNode.modelId = modelId
         try:
             self.ui.modelInfoLabel.text = self.logic.describeModel(modelId)
+            self._takesArterial = "arterial" in self.logic.acceptedPhases(modelId)
+            self.ui.arterialVolumeSelector.enabled = self._takesArterial
         except Exception as error:
             self.ui.modelInfoLabel.text = str(error)
 
@@ -322,6 +323,7 @@ class HCCInterventionalAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
                                                  size=self._parameterNode.sampleSize.value,
                                                  progressCallback=showProgress)
             self._parameterNode.inputVolume = nodes["ctDisplayed"]
+            self._parameterNode.arterialVolume = nodes["ct"].get("arterial")
             self._parameterNode.statsSegmentation = nodes["segmentation"]
             self.ui.sampleStatusLabel.text = _(
                 "Loaded {count} CT phases, the MAA SPECT and the ground truth (synthetic data).").format(
@@ -341,20 +343,22 @@ class HCCInterventionalAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
             if not self._parameterNode.modelId:
                 raise ValueError(_("No segmentation model is selected (no model card is registered)."))
             p = self._parameterNode
+            arterial = p.arterialVolume if self._takesArterial else None  # only for a model that takes it
             progressCallback = progress_to_widgets(self.ui.segmentationProgressBar, self.ui.segmentationStatusLabel)
             if p.runInWorker:
-                self._startWorker(p, progressCallback)
+                self._startWorker(p, progressCallback, arterial)
                 return
             with cancellable(self.ui.segmentationStatusLabel, self._setRunning) as cancelToken:
-                self._showSegmentation(self.logic.segment(p.inputVolume, p.modelId, device=p.device.value,
-                                                          progressCallback=progressCallback, cancelToken=cancelToken))
+                self._showSegmentation(self.logic.segment(
+                    p.inputVolume, p.modelId, device=p.device.value, progressCallback=progressCallback,
+                    cancelToken=cancelToken, arterialVolumeNode=arterial))
 
-    def _startWorker(self, p, progressCallback) -> None:
+    def _startWorker(self, p, progressCallback, arterial) -> None:
         """Segment in a worker process, followed from a QTimer (the button turns into Cancel)."""
         self.ui.segmentationStatusLabel.text = _("Starting the worker process...")
         inputVolume, modelId = p.inputVolume, p.modelId
         runner = self.logic.segmentInBackground(inputVolume, modelId, device=p.device.value,
-                                                progressCallback=progressCallback)
+                                                progressCallback=progressCallback, arterialVolumeNode=arterial)
 
         def load(runner) -> None:
             with slicer.util.tryWithErrorDisplay(_("Reading the segmentation failed."), waitCursor=True):
@@ -374,6 +378,7 @@ class HCCInterventionalAIWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         self.ui.segmentationProgressBar.setVisible(running)
         self.ui.segmentationProgressBar.value = 0
         self.ui.inputVolumeSelector.enabled = not running
+        self.ui.arterialVolumeSelector.enabled = not running and self._takesArterial
         self.ui.modelComboBox.enabled = not running
         self.ui.deviceComboBox.enabled = not running
         self.ui.runInWorkerCheckBox.enabled = not running
@@ -415,10 +420,6 @@ class HCCInterventionalAILogic(ScriptedLoadableModuleLogic):
     https://github.com/Slicer/Slicer/blob/main/Base/Python/slicer/ScriptedLoadableModule.py
     """
 
-    def __init__(self) -> None:
-        """Called when the logic class is instantiated. Can be used for initializing member variables."""
-        ScriptedLoadableModuleLogic.__init__(self)
-
     def getParameterNode(self):
         """The module's parameter node (typed wrapper around the scene's scripted module node)."""
         return HCCInterventionalAIParameterNode(super().getParameterNode())
@@ -438,13 +439,9 @@ class HCCInterventionalAILogic(ScriptedLoadableModuleLogic):
 
     def loadSamplePatient(self, seed: int = 7, size: str = "standard", show: bool = True,
                           progressCallback=None) -> dict:
-        """Generate the SYNTHETIC sample patient and add it to the scene as new nodes.
-
-        Args:
-            seed: random seed (the same seed gives identical images).
-            size: "standard" or "small" (coarser and quicker).
-            show: show the portal venous CT in the slice views and the ground truth in 3D.
-            progressCallback: called with (fraction 0–1, message) while the images are generated.
+        """Generate the SYNTHETIC sample patient (``seed``: the same seed gives identical images; ``size``:
+        "standard" or "small", coarser and quicker) and add it to the scene as new nodes; ``show`` the portal venous
+        CT in the slice views and the ground truth in 3D; ``progressCallback(fraction 0–1, message)``.
 
         Returns:
             ``{"ct": {phase: volume node}, "ctDisplayed": the displayed CT node, "spect": MAA SPECT node,
@@ -472,35 +469,36 @@ class HCCInterventionalAILogic(ScriptedLoadableModuleLogic):
         return list_models(task="segmentation")
 
     def describeModel(self, modelId: str) -> str:
-        """HTML summary of a model card: intended use, validation status, licence, research-only status."""
-        from html import escape
-
+        """HTML summary of a model card: intended use, limitations, validation, licence, research-only status."""
         from HCCInterventionalAILib.models import get_card
+        from HCCInterventionalAILib.segmentation.to_scene import describe_card
 
-        card = get_card(modelId)
-        status = (_("<b>Research use only — not for clinical use.</b>") if card.research_only
-                  else escape(card.validation_status))
-        lines = [
-            f"<b>{escape(card.name)}</b> ({escape(card.key)})",
-            _("Intended use: {text}").format(text=escape(card.intended_use)),
-            _("Validation: {text}").format(text=escape(card.validation_status)),
-            _("Licence: {text}").format(text=escape(card.licence)),
-            status,
-        ]
-        if card.limitations:
-            lines.insert(3, _("Limitations: {text}").format(text=escape(card.limitations)))
-        return "<br>".join(lines)
+        phrases = {"intended": _("Intended use: {text}"), "validation": _("Validation: {text}"),
+                   "licence": _("Licence: {text}"), "limitations": _("Limitations: {text}"),
+                   "research": _("<b>Research use only — not for clinical use.</b>")}
+        return describe_card(get_card(modelId), phrases)
+
+    def acceptedPhases(self, modelId: str) -> tuple:
+        """The optional CT phases (e.g. "arterial") a model takes besides its input volume."""
+        from HCCInterventionalAILib.models import get_card
+        from HCCInterventionalAILib.segmentation.to_scene import accepted_phases
+
+        return accepted_phases(get_card(modelId))
+
+    @staticmethod
+    def _request(inputVolumeNode, modelId: str, device: str, arterialVolumeNode):
+        from HCCInterventionalAILib.segmentation.to_scene import SegmentationRequest as Request
+
+        return Request(modelId, inputVolumeNode, {"arterial": arterialVolumeNode}, device)
 
     def segment(self, inputVolumeNode, modelId: str, device: str = "auto", progressCallback=None,
-                cancelToken=None, show: bool = True):
+                cancelToken=None, show: bool = True, arterialVolumeNode=None):
         """Segment a volume with a registered model into a NEW segmentation node.
 
         Args:
-            inputVolumeNode: the image to segment (not modified); for a model with several input channels
-                (e.g. CT phases), a list with one volume node per channel, in the card's channel order.
-            modelId: id of a model card (see :meth:`segmentationModels`). Weights are fetched and verified
-                on first use through the model-loading library.
-            device: "auto", "cpu" or "cuda".
+            inputVolumeNode, modelId, device, arterialVolumeNode: as in
+                ``HCCInterventionalAILib.segmentation.to_scene.SegmentationRequest`` (input_node, model_id,
+                device, phase_nodes["arterial"]: for a model that takes it, see :meth:`acceptedPhases`).
             progressCallback: called with (fraction 0–1, message).
             cancelToken: ``HCCInterventionalAILib.progress.CancelToken``; cancelling raises ``Cancelled``.
             show: show the result in the slice views and in 3D.
@@ -509,72 +507,40 @@ class HCCInterventionalAILogic(ScriptedLoadableModuleLogic):
             The new segmentation node ("<volume> <model id> segmentation"), with the card's segment names,
             colours and terminology.
         """
-        from HCCInterventionalAILib.models import segment_volume
-        from HCCInterventionalAILib.models.to_scene import result_to_scene
-        from HCCInterventionalAILib.progress import Progress
+        from HCCInterventionalAILib.segmentation.to_scene import segment_request
 
-        inputNodes, card, volumes = self._segmentationInputs(inputVolumeNode, modelId)
-        progress = Progress(progressCallback, cancelToken)
-        output = segment_volume(card, volumes[0] if len(volumes) == 1 else volumes, progress, device=device)
-        progress.check()
-        return result_to_scene(slicer.mrmlScene, output.to_segmentation(), card, inputNodes[0], show=show)
-
-    def _segmentationInputs(self, inputVolumeNode, modelId: str) -> tuple:
-        """The input nodes (a list), the model card and the volumes; refuses a missing volume or a wrong count."""
-        from HCCInterventionalAILib.models import get_card
-        from HCCInterventionalAILib.models.to_scene import check_input_count
-        from HCCInterventionalAILib.scene import node_to_volume
-
-        inputNodes = list(inputVolumeNode) if isinstance(inputVolumeNode, (list, tuple)) else [inputVolumeNode]
-        if not inputNodes or any(node is None for node in inputNodes):
-            raise ValueError(_("Select an input volume."))
-        card = get_card(modelId)
-        check_input_count(card, len(inputNodes))
-        return inputNodes, card, [node_to_volume(node) for node in inputNodes]
+        request = self._request(inputVolumeNode, modelId, device, arterialVolumeNode)
+        return segment_request(slicer.mrmlScene, request, progressCallback, cancelToken, show=show)
 
     def segmentInBackground(self, inputVolumeNode, modelId: str, device: str = "auto", log=None,
-                            progressCallback=None, pythonExecutable=None):
+                            progressCallback=None, pythonExecutable=None, arterialVolumeNode=None):
         """:meth:`segment` in a worker process (``PythonSlicer -m HCCInterventionalAILib.models.worker``;
         ``sys.executable`` outside Slicer) on the input volumes written to a temporary folder; bad inputs fail
         before it starts. Returns the started ``HCCInterventionalAILib.process_runner.WorkerRunner`` (``poll()``
         it from a timer or ``run()`` it, then :meth:`loadSegmentationResult`; ``cancel()`` ends its process tree
         and removes the folder)."""
-        from HCCInterventionalAILib.models.worker import start_segmentation_worker
+        from HCCInterventionalAILib.segmentation.to_scene import start_request_worker
 
-        _inputNodes, card, volumes = self._segmentationInputs(inputVolumeNode, modelId)
-        return start_segmentation_worker(volumes, card.key, device=device, python=pythonExecutable, log=log,
-                                         progress=progressCallback)
+        request = self._request(inputVolumeNode, modelId, device, arterialVolumeNode)
+        return start_request_worker(request, log=log, progress=progressCallback, python=pythonExecutable)
 
     def loadSegmentationResult(self, runner, inputVolumeNode, modelId: str, show: bool = True):
         """Read a finished worker's segmentation (its runner, or the ``.seg.nrrd``) into a NEW segmentation node,
         as :meth:`segment` returns it; the worker's temporary folder is removed afterwards."""
-        from HCCInterventionalAILib.models import get_card
-        from HCCInterventionalAILib.models.to_scene import result_to_scene
-        from HCCInterventionalAILib.models.worker import read_segmentation_result
+        from HCCInterventionalAILib.segmentation.to_scene import load_request_result
 
-        reference = inputVolumeNode[0] if isinstance(inputVolumeNode, (list, tuple)) else inputVolumeNode
-        segmentation = read_segmentation_result(runner)
-        return result_to_scene(slicer.mrmlScene, segmentation, get_card(modelId), reference, show=show)
+        request = self._request(inputVolumeNode, modelId, "auto", None)
+        return load_request_result(slicer.mrmlScene, runner, request, show=show)
 
     def computeStructureVolumes(self, segmentationNode, show: bool = True):
-        """Volumes (ml) of every segment and the liver tumour burden (%) into a NEW table node.
-
-        Args:
-            segmentationNode: the segmentation to measure (not modified).
-            show: show the table in the table view of the layout.
-
-        Returns:
-            ``(tableNode, stats)`` where ``stats`` is a
-            ``HCCInterventionalAILib.segmentation_stats.StructureVolumes``.
-        """
-        from HCCInterventionalAILib.scene import dataframe_to_table_node, node_to_segmentation
-        from HCCInterventionalAILib.segmentation_stats import structure_volumes
+        """Volumes (ml) of every segment and the liver tumour burden (%) into a NEW table node (shown in the
+        layout when ``show``); returns ``(tableNode, stats)``, see
+        ``HCCInterventionalAILib.segmentation.to_scene.structure_volumes_to_scene``."""
+        from HCCInterventionalAILib.segmentation.to_scene import structure_volumes_to_scene
 
         if segmentationNode is None:
             raise ValueError(_("Select a segmentation."))
-        stats = structure_volumes(node_to_segmentation(segmentationNode))
-        tableNode = dataframe_to_table_node(slicer.mrmlScene, stats.to_dataframe(),
-                                            f"{segmentationNode.GetName()} volumes")
+        tableNode, stats = structure_volumes_to_scene(slicer.mrmlScene, segmentationNode)
         if show:
             show_in_layout(table_node=tableNode)
         return tableNode, stats

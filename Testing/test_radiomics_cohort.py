@@ -18,7 +18,12 @@ distributed = pytest.importorskip("dask.distributed")
 
 from HCCInterventionalAILib.imaging.io import write_volume  # noqa: E402
 from HCCInterventionalAILib.imaging.volume import Geometry, Volume  # noqa: E402
-from HCCInterventionalAILib.radiomics.cohort import ManifestError, read_manifest, run_cohort  # noqa: E402
+from HCCInterventionalAILib.radiomics.cohort import (  # noqa: E402
+    ManifestError,
+    local_cluster,
+    read_manifest,
+    run_cohort,
+)
 
 PARAMS = {"setting": {"binWidth": 25, "label": 1}, "imageType": {"Original": {}},
           "featureClass": {"firstorder": [], "shape": ["VoxelVolume", "Sphericity"], "glcm": ["Contrast", "Idm"]}}
@@ -49,7 +54,7 @@ def cohort(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    cluster = local_cluster(2)
     with distributed.Client(cluster) as dask_client:
         yield dask_client
     cluster.close()
@@ -68,6 +73,21 @@ def test_two_dask_workers_give_the_serial_features_exactly(cohort, client, tmp_p
     assert updates[-1] == pytest.approx(1.0)
     # The workers really ran the tasks (not this process).
     assert len(client.scheduler_info()["workers"]) == 2
+
+
+def test_local_cluster_workers_run_without_malloc_trimming_or_profiler(client):
+    """The cohort cluster's workers: no MALLOC_TRIM_THRESHOLD_ (Dask's nanny would export 65536), one OpenMP/BLAS
+    thread, the statistical profiler off, pyradiomics already imported; this process's environment unchanged."""
+    def inspect():
+        import sys as worker_sys
+
+        import dask
+
+        return (os.environ.get("MALLOC_TRIM_THRESHOLD_"), os.environ.get("OMP_NUM_THREADS"),
+                dask.config.get("distributed.worker.profile.enabled"), "radiomics.featureextractor" in worker_sys.modules)
+
+    assert set(client.run(inspect).values()) == {(None, "1", False, True)}
+    assert os.environ.get("MALLOC_TRIM_THRESHOLD_") is None
 
 
 def test_a_killed_run_resumes_without_recomputing(cohort, tmp_path):

@@ -127,6 +127,28 @@ def test_multiphase_finds_tumours_by_arterial_enhancement_and_washout(small_pati
     assert multi.phases_used == ("portal venous", "arterial")
 
 
+def test_non_contrast_liver_with_noise_adaptive_growing(small_patient):
+    """SYNTHETIC small patient, non-contrast CT alone (liver 55 HU, muscle 50, heart/vessels 40, spleen 45 HU, 12 HU
+    noise). Without the low-contrast smoothing (the former behaviour) the liver leaks into muscle, heart and aorta:
+    Dice measured 0.594, asserted < 0.75. With it (σ = 3 mm, chosen on seed 7 among 2/3/4 mm): seed 7 measured
+    0.954; HELD OUT seed 11 (other noise and lesion positions; the same phantom anatomy, so only partly held out)
+    measured 0.956; both asserted ≥ 0.93. The contrast-enhanced path is unchanged (LiTS-117 test)."""
+    from dataclasses import replace
+
+    from HCCInterventionalAILib.sample import make_sample_patient
+    from HCCInterventionalAILib.segmentation.classical import ClassicalRequest
+
+    def dice(patient, request=None):
+        ct = patient.ct["non-contrast"]
+        result = segment_liver_tumour({"non-contrast": ct}, request)
+        assert result.phases_used == ("non-contrast",)
+        return overlap_metrics(result.liver, patient.truth.mask("Liver"), ct.spacing).dice
+
+    assert dice(small_patient, replace(ClassicalRequest(), low_contrast_smoothing_mm=0.0)) < 0.75
+    assert dice(small_patient) >= 0.93
+    assert dice(make_sample_patient(seed=11, size="small")) >= 0.93
+
+
 def test_bad_input_is_refused_clearly():
     with pytest.raises(ValueError, match="3D"):
         segment_liver_tumour(Volume(np.zeros((1, 64, 64), np.int16), Geometry((1, 64, 64))))
