@@ -49,8 +49,9 @@ class HCCImageEnhancement(ScriptedLoadableModule):
         self.parent.contributors = ["HCC Interventional AI contributors"]
         self.parent.helpText = _("""
 Digital subtraction angiography in log space, log(mask) - log(frame), with the mask registered to every frame
-(rigid or deformable) and a time-intensity curve; CT denoising (Noise2Self trained on the scan itself, or a
-registered denoiser model card) with a difference map, SNR/CNR/PSNR and a hallucination check.
+(rigid or deformable), or mask-free by a network trained on SYNTHETIC runs only, and a time-intensity curve;
+CT denoising (Noise2Self trained on the scan itself, or a registered denoiser model card) with a difference map,
+SNR/CNR/PSNR and a hallucination check.
 Research use only, not for clinical use.
 """)
         self.parent.acknowledgementText = _("""
@@ -68,12 +69,22 @@ class MotionModel(Enum):
     DEFORMABLE = "deformable"
 
 
+@enum_labels(lambda: {"CLASSICAL": _("Classical (mask subtraction)"),
+                      "DL": _("Mask-free network (trained on synthetic runs only)")})
+class DSAMethod(Enum):
+    """DSA method (stored by member name: never rename members)."""
+
+    CLASSICAL = "classical"
+    DL = "dl"
+
+
 @parameterNodeWrapper
 class HCCImageEnhancementParameterNode:
     """
     The parameters of the module.
 
     runNode - angiographic run: a sequence of 2D frames or a volume whose k axis is the frames.
+    dsaMethod - classical (mask subtraction) or the mask-free network (model card dsa-maskfree-synthetic).
     automaticMask / maskIndex - mask frame: the last contrast-free frame, or this index.
     motion - motion compensation of the mask.
     frameRate - frames per second when the run has no frame times.
@@ -86,6 +97,7 @@ class HCCImageEnhancementParameterNode:
     """
 
     runNode: Union[vtkMRMLSequenceNode, vtkMRMLScalarVolumeNode]
+    dsaMethod: DSAMethod = DSAMethod.CLASSICAL
     automaticMask: bool = True
     maskIndex: int = 0
     motion: MotionModel = MotionModel.RIGID
@@ -216,7 +228,9 @@ class HCCImageEnhancementWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
             button.text = _("Cancel") if running else idle
             button.toolTip = _("Stop the computation") if running else ("" if ready else tip)
         if p:
-            self.ui.maskIndexSpinBox.enabled = not p.automaticMask
+            classical = p.dsaMethod == DSAMethod.CLASSICAL
+            self.ui.automaticMaskCheckBox.enabled = self.ui.motionComboBox.enabled = classical
+            self.ui.maskIndexSpinBox.enabled = classical and not p.automaticMask
             self.ui.iterationsSpinBox.enabled = p.denoiseMethod == "noise2self"
 
     def _setRunning(self, key: str, running) -> None:
@@ -255,12 +269,14 @@ class HCCImageEnhancementWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
         """Subtract the run (the button turns into Cancel while it runs)."""
         p = self._parameterNode
         options = dict(motion=p.motion.value, maskIndex=None if p.automaticMask else p.maskIndex,
-                       frameRate=p.frameRate, roiNode=p.roiNode, roiSegment=p.roiSegment)
+                       frameRate=p.frameRate, roiNode=p.roiNode, roiSegment=p.roiSegment, method=p.dsaMethod.value)
 
         def show(nodes) -> None:
-            output = nodes.get("sequence") or nodes.get("volume")
-            self.ui.dsaStatusLabel.text = _("Created '{name}' (mask frame {mask}, {fps:.1f} frames/s).").format(
-                name=output.GetName(), mask=nodes["result"].mask_index, fps=nodes["result"].frames_per_second)
+            output, result = nodes.get("sequence") or nodes.get("volume"), nodes["result"]
+            mask = getattr(result, "mask_index", None)
+            self.ui.dsaStatusLabel.text = _("Created '{name}' ({how}, {fps:.1f} frames/s).").format(
+                name=output.GetName(), fps=result.frames_per_second,
+                how=_("mask-free network") if mask is None else _("mask frame {mask}").format(mask=mask))
 
         self._start("dsa", self.ui.dsaStatusLabel,
                     lambda progress, token: self.logic.subtract(p.runNode, progressCallback=progress,
@@ -304,6 +320,7 @@ class HCCImageEnhancementLogic(ScriptedLoadableModuleLogic):
 
         logic = slicer.util.getModuleLogic("HCCImageEnhancement")
         nodes = logic.subtract(sequenceNode, motion="rigid", roiNode=roi)     # NEW sequence, curve table + plot
+        nodes = logic.subtract(sequenceNode, method="dl")                     # mask-free network, NEW sequence
         nodes = logic.denoise(ctNode, method="noise2self", iterations=300)    # NEW denoised + difference volumes
 
     Inputs are never modified; every result is a NEW node (``nodes`` maps roles to nodes, ``nodes["result"]`` is
@@ -335,49 +352,57 @@ class HCCImageEnhancementLogic(ScriptedLoadableModuleLogic):
         return choices
 
     # -- DSA ------------------------------------------------------------------------------------------------
-    def _dsaInputs(self, runNode, motion, maskIndex, frameRate, roiNode, roiSegment):
+    def _dsaInputs(self, runNode, motion, maskIndex, frameRate, roiNode, roiSegment, method):
+        from HCCInterventionalAILib.enhancement.dl_dsa import DLDSARequest
         from HCCInterventionalAILib.enhancement.pipeline import DSARequest
         from HCCInterventionalAILib.enhancement.scene_bridge import frames_from_node, roi_mask_from_node
 
+        if method not in ("classical", "dl"):
+            raise ValueError(_("DSA method must be classical or dl, got '{method}'.").format(method=method))
         run = frames_from_node(runNode, frame_rate=frameRate)
         roi = roi_mask_from_node(roiNode, run.geometry, roiSegment or None) if roiNode is not None else None
-        request = DSARequest(mask_index=maskIndex, motion=motion, frame_rate=frameRate)
+        request = (DLDSARequest(frame_rate=frameRate) if method == "dl"
+                   else DSARequest(mask_index=maskIndex, motion=motion, frame_rate=frameRate))
         return run, roi, request
 
     def subtract(self, runNode, motion: str = "rigid", maskIndex=None, frameRate: float = 3.0, roiNode=None,
-                 roiSegment: str = "", progressCallback=None, cancelToken=None, show: bool = True) -> dict:
+                 roiSegment: str = "", progressCallback=None, cancelToken=None, show: bool = True,
+                 method: str = "classical") -> dict:
         """Log-space DSA of a run into NEW nodes.
 
         Args:
             runNode: a sequence of 2D frames, or a volume whose slices are the frames.
-            motion: "none", "rigid" or "deformable".
+            motion: "none", "rigid" or "deformable" (classical method).
             maskIndex: mask frame, or None for the automatic mask (last contrast-free frame).
             frameRate: frames per second when the run has no times.
             roiNode: optional markups ROI or segmentation for the time-intensity curve; roiSegment its segment.
             progressCallback: called with (fraction 0–1, message); cancelToken: cancelling raises ``Cancelled``.
             show: show the curve in the layout.
+            method: "classical" (mask subtraction) or "dl" (mask-free network, ``run_dsa_dl``; motion and mask unused).
 
         Returns:
             Nodes by role: ``sequence`` + ``browser`` (sequence input) or ``volume`` (volume input), ``table``,
-            with a region ``curve`` (table) and ``chart``; ``result`` is the ``DSAResult``.
+            with a region ``curve`` (table) and ``chart``; ``result`` is the ``DSAResult`` / ``DLDSAResult``.
         """
+        from HCCInterventionalAILib.enhancement.dl_dsa import run_dsa_dl
         from HCCInterventionalAILib.enhancement.pipeline import run_dsa
         from HCCInterventionalAILib.progress import Progress
 
-        run, roi, request = self._dsaInputs(runNode, motion, maskIndex, frameRate, roiNode, roiSegment)
+        run, roi, request = self._dsaInputs(runNode, motion, maskIndex, frameRate, roiNode, roiSegment, method)
         progress = Progress(progressCallback, cancelToken)
-        result = run_dsa(run.frames, request, times_s=run.times_s, progress=progress)
+        result = (run_dsa_dl if method == "dl" else run_dsa)(run.frames, request, times_s=run.times_s,
+                                                              progress=progress)
         progress.check()
         return self._dsaToScene(run, result, roi, show)
 
     def startSubtractWorker(self, runNode, motion: str = "rigid", maskIndex=None, frameRate: float = 3.0,
                             roiNode=None, roiSegment: str = "", progressCallback=None, log=None,
-                            pythonExecutable=None):
+                            pythonExecutable=None, method: str = "classical"):
         """:meth:`subtract` in a worker process. Returns (started WorkerRunner, context for
         :meth:`loadSubtractResult`); inputs are read and checked here, before the worker starts."""
         from HCCInterventionalAILib.enhancement.worker import start_dsa_worker
 
-        run, roi, request = self._dsaInputs(runNode, motion, maskIndex, frameRate, roiNode, roiSegment)
+        run, roi, request = self._dsaInputs(runNode, motion, maskIndex, frameRate, roiNode, roiSegment, method)
         runner = start_dsa_worker(run.frames, run.times_s, request, python=pythonExecutable, log=log,
                                   progress=progressCallback)
         return runner, (run, roi)
@@ -400,8 +425,8 @@ class HCCImageEnhancementLogic(ScriptedLoadableModuleLogic):
         nodes["result"] = result
         if show and "chart" in nodes:
             show_in_layout(table_node=nodes["curve"], chart_node=nodes["chart"])
-        logging.info("DSA: %d frames, mask %d, %.1f frames/s", result.dsa.shape[0], result.mask_index,
-                     result.frames_per_second)
+        logging.info("DSA: %d frames, mask %s, %.1f frames/s", result.dsa.shape[0],
+                     getattr(result, "mask_index", "none (network)"), result.frames_per_second)
         return nodes
 
     # -- denoising -----------------------------------------------------------------------------------------

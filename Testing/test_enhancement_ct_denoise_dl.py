@@ -1,5 +1,6 @@
-"""Supervised CT denoiser trained on simulated low-dose CT: honest card, SHA-256-verified weights through the
-model-loading library, image-quality gains on data it never saw (the held-out real dcmqi slice 03 and the
+"""Supervised CT denoiser trained on simulated low-dose CT, run as a denoiser model card (``denoise_with_card``:
+the card's input_normalisation with clipping and residual output, tiled 2-D inference): honest card, SHA-256-verified
+weights through the model-loading library, image-quality gains on data it never saw (the held-out real dcmqi slice 03 and the
 SYNTHETIC sample patient, each with fresh simulated low-dose noise), compared with Noise2Self, no hallucination
 flag, and the CLI."""
 
@@ -17,20 +18,27 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("monai")
 
 from HCCInterventionalAILib.cli.main import app  # noqa: E402
-from HCCInterventionalAILib.enhancement.ct_denoise import (  # noqa: E402
-    SupervisedDenoiseRequest,
-    card_path,
-    denoise_ct_dl,
-    run_denoise_dl,
-)
+from HCCInterventionalAILib.enhancement.card_denoise import denoise_with_card  # noqa: E402
+from HCCInterventionalAILib.enhancement.denoise import Noise2SelfSettings  # noqa: E402
 from HCCInterventionalAILib.enhancement.errors import EnhancementInputError, NotCTError  # noqa: E402
 from HCCInterventionalAILib.enhancement.lowdose import simulate_low_dose  # noqa: E402
+from HCCInterventionalAILib.enhancement.pipeline import DenoiseRequest, run_denoise  # noqa: E402
 from HCCInterventionalAILib.enhancement.quality import cnr, hallucination_check, psnr  # noqa: E402
 from HCCInterventionalAILib.imaging.io import write_volume  # noqa: E402
 from HCCInterventionalAILib.imaging.volume import Volume  # noqa: E402
 from HCCInterventionalAILib.models import load_card  # noqa: E402
+from HCCInterventionalAILib.models.card import builtin_cards_directory  # noqa: E402
 
 runner = CliRunner()
+MODEL_ID = "ct-denoise-simulated-lowdose"
+
+
+def card_path() -> Path:
+    return builtin_cards_directory() / f"{MODEL_ID}.json"
+
+
+def _denoise(ct, **kwargs):
+    return denoise_with_card(ct, MODEL_ID, **kwargs)
 
 
 @pytest.fixture(autouse=True)
@@ -72,6 +80,17 @@ def test_card_states_data_source_licence_dose_and_gain():
     assert (card_path().parent / card.files[0].filename).stat().st_size < 2_000_000
 
 
+def test_card_normalisation_matches_the_training_formula():
+    """The card's input_normalisation is the formula the network was trained with (train_ct_denoiser docstring):
+    x = (clip(HU, −1024, 3071) − 40) / 200, residual output, HU = 200 (x + f(x)) + 40. Hand values: −2000 HU is
+    clipped to −1024 → −5.32; 40 HU → 0; 3500 HU → 3071 → 15.155; output 0.5 → 140 HU. 2-D, tiled in 256² windows."""
+    card = load_card(card_path())
+    norm = card.input_normalisation
+    assert norm.residual and card.input.spatial_dims == 2 and card.input.patch_size == (256, 256)
+    np.testing.assert_allclose(norm.forward(np.array([-2000.0, 40.0, 3500.0])), [-5.32, 0.0, 15.155], atol=1e-9)
+    assert norm.inverse(0.5) == pytest.approx(140.0)
+
+
 def test_sample_patient_psnr_cnr_rise_and_beat_noise2self(patient_slab, tmp_path):
     """Synthetic sample patient (never used in training; other pixel size, other anatomy): at 4·10⁴ photons per
     ray the liver PSNR (range 400 HU vs the standard-dose slab) rises by ≥ 8 dB (measured 14.9 → 25.4 dB) and the
@@ -81,7 +100,7 @@ def test_sample_patient_psnr_cnr_rise_and_beat_noise2self(patient_slab, tmp_path
     from HCCInterventionalAILib.enhancement.denoise import Noise2SelfSettings, denoise_volume
 
     clean, low, liver, lesion, background = patient_slab
-    denoised = denoise_ct_dl(low, device="cpu", cache_dir=tmp_path)
+    denoised = _denoise(low, device="cpu", cache_dir=tmp_path)
     assert denoised is not low and denoised.shape == low.shape and denoised.geometry == low.geometry
     p_low = psnr(low.array, clean.array, 400.0, liver)
     p_dl = psnr(denoised.array, clean.array, 400.0, liver)
@@ -115,7 +134,7 @@ def test_held_out_real_slice(tmp_path):
     px = 2 * ct.spacing[0]
     clean = Volume.from_array(hu[None], spacing=(px, px, 1.0), modality="CT", units="HU")
     low = simulate_low_dose(clean, 5.0e4, seed=11)
-    denoised = denoise_ct_dl(low, device="cpu", cache_dir=tmp_path)
+    denoised = _denoise(low, device="cpu", cache_dir=tmp_path)
     body = hu > -500
     p_low, p_dl = psnr(low.array[0], hu, 400.0, body), psnr(denoised.array[0], hu, 400.0, body)
     c_low, c_dl = cnr(low.array[0], fat, liver), cnr(denoised.array[0], fat, liver)
@@ -126,24 +145,25 @@ def test_held_out_real_slice(tmp_path):
 
 def test_pipeline_bad_input_and_cli(patient_slab, tmp_path: Path):
     clean, low, _, lesion, background = patient_slab
-    result = run_denoise_dl(low, SupervisedDenoiseRequest(device="cpu"), lesion_roi=lesion, background_roi=background,
-                            cache_dir=tmp_path / "cache")
+    request = DenoiseRequest(method=MODEL_ID, settings=Noise2SelfSettings(device="cpu"))
+    result = run_denoise(low, request, lesion_roi=lesion, background_roi=background, cache_dir=tmp_path / "cache")
     assert result.noise_sd_after_hu < 0.5 * result.noise_sd_before_hu
-    assert result.cnr_after > result.cnr_before and result.model["model_id"] == "ct-denoise-simulated-lowdose"
+    assert result.cnr_after > result.cnr_before and result.provenance["model_id"] == MODEL_ID
     np.testing.assert_allclose(result.difference.array, result.denoised.array - low.array, atol=1e-3)
     pet = Volume.from_array(np.full((2, 16, 16), 3.0, np.float32), modality="PT", units="BQML")
     with pytest.raises(NotCTError):
-        denoise_ct_dl(pet, device="cpu")
+        _denoise(pet, device="cpu")
     with pytest.raises(EnhancementInputError, match="not a CT denoiser"):
-        denoise_ct_dl(low, model="ablation-zone-surrogate", device="cpu", cache_dir=tmp_path / "cache")
+        denoise_with_card(low, "ablation-zone-surrogate", device="cpu", cache_dir=tmp_path / "cache")
     path = write_volume(low, tmp_path / "low.nrrd")
     out = tmp_path / "den"
-    result = runner.invoke(app, ["enhance", "denoise", str(path), "-o", str(out), "--model",
-                                 "ct-denoise-simulated-lowdose", "--device", "cpu", "--quiet"])
+    result = runner.invoke(app, ["enhance", "denoise", str(path), "-o", str(out), "--method", MODEL_ID,
+                                 "--device", "cpu", "--quiet"])
     assert result.exit_code == 0, result.output
     assert {p.name for p in out.iterdir()} == {"denoised.nrrd", "difference.nrrd", "results.json"}
-    assert json.loads((out / "results.json").read_text())["model"]["model_id"] == "ct-denoise-simulated-lowdose"
-    result = runner.invoke(app, ["enhance", "denoise", str(path), "-o", str(tmp_path / "bad"), "--model",
+    numbers = json.loads((out / "results.json").read_text())
+    assert numbers["model"] == MODEL_ID and numbers["provenance"]["model_id"] == MODEL_ID
+    result = runner.invoke(app, ["enhance", "denoise", str(path), "-o", str(tmp_path / "bad"), "--method",
                                  "no-such-model", "--quiet"])
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.exit_code == 2 and len(lines) == 1 and "no-such-model" in lines[0], result.output
@@ -156,6 +176,6 @@ def test_gpu_matches_cpu(patient_slab, tmp_path):
     if not torch.cuda.is_available():
         pytest.skip("needs CUDA")
     _, low, _, _, _ = patient_slab
-    cpu = denoise_ct_dl(low, device="cpu", cache_dir=tmp_path)
-    gpu = denoise_ct_dl(low, device="cuda", cache_dir=tmp_path)
+    cpu = _denoise(low, device="cpu", cache_dir=tmp_path)
+    gpu = _denoise(low, device="cuda", cache_dir=tmp_path)
     np.testing.assert_allclose(gpu.array, cpu.array, atol=0.5)

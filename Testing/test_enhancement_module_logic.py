@@ -163,6 +163,40 @@ def test_subtract_in_a_worker_process(module, headless, rigid_run):
     assert not folder.exists()
 
 
+def test_mask_free_network_dsa_equals_the_library(module, headless, rigid_run):
+    """Method "dl" (mask-free network, card dsa-maskfree-synthetic) through the module: in-process on a sequence (a NEW
+    sequence at the input's times) and through the worker process on a volume (a NEW volume), the output frames equal
+    the library's ``subtract_run_dl`` on the same frames (|Δ| ≤ 1e-5 log units; the reference is computed here by the
+    library directly); the input is unchanged, the worker's folder is removed and an unknown method is refused."""
+    from HCCInterventionalAILib.enhancement.dl_dsa import subtract_run_dl
+    from HCCInterventionalAILib.imaging.volume import Volume
+    from HCCInterventionalAILib.scene import node_to_volume, volume_to_node
+
+    expected = subtract_run_dl(rigid_run.frames, device="cpu")
+    logic = module.HCCImageEnhancementLogic()
+    sequence = _sequence(headless, rigid_run)
+    nodes = logic.subtract(sequence, method="dl", show=False)
+    out = nodes["sequence"]
+    assert out.GetName() == "Run DSA (mask-free network)" and out.GetNumberOfDataNodes() == len(rigid_run.frames)
+    assert [float(out.GetNthIndexValue(i)) for i in range(out.GetNumberOfDataNodes())] == pytest.approx(
+        list(rigid_run.times_s), abs=1e-3)
+    dsa = np.stack([node_to_volume(out.GetNthDataNode(i)).array[0] for i in range(out.GetNumberOfDataNodes())])
+    np.testing.assert_allclose(dsa, expected, atol=1e-5)
+    assert nodes["result"].model["model_id"] == "dsa-maskfree-synthetic"
+
+    node = volume_to_node(headless.scene, Volume.from_array(rigid_run.frames, name="XA"))
+    before = node_to_volume(node).array.copy()
+    runner, context = logic.startSubtractWorker(node, method="dl", pythonExecutable=sys.executable)
+    assert runner.run().returncode == 0
+    folder = runner.folder
+    nodes = logic.loadSubtractResult(runner, context, show=False)
+    assert nodes["volume"].GetName() == "XA DSA (mask-free network)" and not folder.exists()
+    np.testing.assert_allclose(node_to_volume(nodes["volume"]).array, expected, atol=1e-5)
+    np.testing.assert_array_equal(node_to_volume(node).array, before)
+    with pytest.raises(ValueError, match="classical or dl"):
+        logic.subtract(node, method="magic", show=False)
+
+
 def test_bad_runs_give_clear_errors(module, headless):
     """One-frame volumes and 8-bit frames are refused with a ValueError naming the problem; nothing is added."""
     from HCCInterventionalAILib.imaging.volume import Volume
@@ -286,7 +320,8 @@ def test_method_choices_list_registered_denoiser_cards(module, headless, tmp_pat
 
 
 def test_widget_smoke(module, headless, gui, rigid_run, monkeypatch):
-    """The widget builds from the .ui, binds the parameter node and runs a DSA in-process from its button."""
+    """The widget builds from the .ui, binds the parameter node and runs a DSA in-process from its button, classical
+    and with the mask-free network (whose choice disables the mask and motion controls)."""
     import slicer_stubs
 
     monkeypatch.setattr(module.HCCImageEnhancementLogic, "installRequirements", lambda self: None)  # no PyTorchUtils
@@ -301,9 +336,16 @@ def test_widget_smoke(module, headless, gui, rigid_run, monkeypatch):
     parameters.runInWorker = False
     parameters.motion = module.MotionModel.NONE
     assert ui.dsaButton.enabled and ui.denoiseMethodComboBox.itemData(0) == "noise2self"
+    parameters.dsaMethod = module.DSAMethod.DL  # the mask-free network has no mask or motion to set
+    assert not ui.motionComboBox.enabled and not ui.maskIndexSpinBox.enabled
+    parameters.dsaMethod = module.DSAMethod.CLASSICAL
+    assert ui.motionComboBox.enabled
     ui.dsaButton.emit("clicked(bool)", False)
     assert "XA DSA (none)" in ui.dsaStatusLabel.text
     assert ui.dsaButton.text == "Subtract"
+    parameters.dsaMethod = module.DSAMethod.DL
+    ui.dsaButton.emit("clicked(bool)", False)
+    assert "'XA DSA (mask-free network)' (mask-free network" in ui.dsaStatusLabel.text, ui.dsaStatusLabel.text
     widget.cleanup()
 
 

@@ -5,8 +5,8 @@ Cases (medians over ``--repeats`` runs after one warm-up; synthetic data; weight
 * mask-free DSA (:func:`HCCInterventionalAILib.enhancement.dl_dsa.subtract_run_dl`) of a ``--frames``-frame run
   at each ``--sizes`` vs the baseline measured in the same run: classical motion-compensated DSA
   (:func:`~HCCInterventionalAILib.enhancement.dsa.subtract_run`, deformable, torch backend, mask frame 0);
-* supervised denoising (:func:`HCCInterventionalAILib.enhancement.ct_denoise.denoise_ct_dl`, tiled) of a
-  ``--ct-shape`` CT vs the baseline measured in the same run: Noise2Self training (``--iterations``) + inference.
+* supervised denoising (:func:`HCCInterventionalAILib.enhancement.card_denoise.denoise_with_card`, card
+  ``ct-denoise-simulated-lowdose``, tiled) of a ``--ct-shape`` CT vs the baseline measured in the same run: Noise2Self training (``--iterations``) + inference.
 
 Both on the CPU (``--threads`` torch threads) and CUDA when available. Usage:
 ``python benchmarks/enhancement_dl.py [--sizes 512 1024] [--frames 10] [--ct-shape 20 512 512] [--quick]``
@@ -36,11 +36,14 @@ def _row(case: str, size: str, device: str, seconds: float, baseline: float, uni
     print(f"| {case} | {size} | {device} | {seconds:.3f} s ({unit}) | {baseline / seconds:.2f}x |")
 
 
+DENOISER_CARD = "ct-denoise-simulated-lowdose"
+
+
 def main() -> None:
     import torch
 
     from HCCInterventionalAILib.enhancement.angio import simulate_angio_run
-    from HCCInterventionalAILib.enhancement.ct_denoise import denoise_ct_dl
+    from HCCInterventionalAILib.enhancement.card_denoise import denoise_with_card
     from HCCInterventionalAILib.enhancement.denoise import Noise2SelfSettings, denoise_volume
     from HCCInterventionalAILib.enhancement.dl_dsa import subtract_run_dl
     from HCCInterventionalAILib.enhancement.dsa import subtract_run
@@ -79,7 +82,7 @@ def main() -> None:
     for device in devices:
         settings = Noise2SelfSettings(iterations=args.iterations, device=device)
         base = _median_time(lambda: denoise_volume(ct, settings=settings, device=device), args.repeats)  # noqa: B023
-        dl = _median_time(lambda: denoise_ct_dl(ct, device=device), args.repeats)  # noqa: B023
+        dl = _median_time(lambda: denoise_with_card(ct, DENOISER_CARD, device=device), args.repeats)  # noqa: B023
         _row(f"Noise2Self ({args.iterations} steps + inference, baseline)", f"{k}×{j}×{i}", device, base, base,
              "per volume")
         _row("supervised denoiser (tiled)", f"{k}×{j}×{i}", device, dl, base, "per volume")

@@ -1,5 +1,6 @@
 """``hccai enhance dsa|denoise``: motion-compensated DSA of a run and self-supervised denoising of a CT, or, with
-``dsa --method dl`` and ``denoise --model ID``, the shipped networks (mask-free DSA, supervised denoiser).
+``dsa --method dl`` and ``denoise --method CARD_ID``, a network (mask-free DSA; a CT denoiser model card such as
+the shipped supervised ``ct-denoise-simulated-lowdose`` or the published ldct-benchmark networks).
 
 Registered through the ``hccai.commands`` entry point (``enhance = "HCCInterventionalAILib.enhancement.cli:register"``).
 """
@@ -89,11 +90,10 @@ def register(app: typer.Typer) -> None:
         ct: Path = typer.Argument(..., help="CT volume (NRRD, NIfTI, MHA or a DICOM folder), HU"),
         output: Path = typer.Option(Path("hccai-denoise"), "--output", "-o", help="Output folder"),
         method: str = typer.Option("noise2self", help="noise2self (trained on this scan, no weights) or the id of a "
-                                                      "registered CT denoiser model card, e.g. ldct-benchmark-redcnn "
+                                                      "registered CT denoiser model card, e.g. "
+                                                      "ct-denoise-simulated-lowdose (shipped) or ldct-benchmark-redcnn "
                                                       "(its weights are downloaded and verified on first use)"),
         iterations: int = typer.Option(300, min=1, help="Noise2Self training steps on this scan"),
-        model: str = typer.Option(None, "--model", help="Model card id of a supervised CT denoiser (e.g. "
-                                  "ct-denoise-simulated-lowdose) instead of Noise2Self on the scan"),
         seed: int = typer.Option(0, help="Random seed"),
         device: DeviceOption = "auto",
         overwrite: OverwriteOption = False,
@@ -104,9 +104,6 @@ def register(app: typer.Typer) -> None:
         from .denoise import Noise2SelfSettings
         from .pipeline import DenoiseRequest, run_denoise
 
-        if model:
-            _denoise_dl(ct, output, model, device, overwrite, quiet)
-            return
         with user_errors(output):
             check_device(device)
             request = DenoiseRequest(method=method, settings=Noise2SelfSettings(
@@ -138,20 +135,3 @@ def _dsa_dl(run: Path, output: Path, model: str, frame_rate: float, device: str,
             write_dsa_outputs(result, staging, loaded.pixel_spacing_mm)
     typer.echo(f"Mask-free DSA of {result.dsa.shape[0]} frames ({model}; {result.notes[0]}) in {output}")
 
-
-def _denoise_dl(ct: Path, output: Path, model: str, device: str, overwrite: bool, quiet: bool) -> None:
-    """``hccai enhance denoise --model ID``: supervised denoising with shipped weights."""
-    from ..imaging.io import read_volume
-    from .ct_denoise import SupervisedDenoiseRequest, run_denoise_dl
-
-    with user_errors(output):
-        check_device(device)
-        request = SupervisedDenoiseRequest(model=model, device=device)
-        with atomic_output(output, overwrite=overwrite) as staging, \
-                terminal_progress("hccai enhance denoise", enabled=not quiet) as progress:
-            volume = read_volume(ct)
-            result = run_denoise_dl(volume, request, progress=progress)
-            write_denoise_outputs(result, staging)
-    flag = "FLAGGED: changes larger than noise explains" if result.hallucination.flagged else "no hallucination flag"
-    typer.echo(f"Noise {result.noise_sd_before_hu:.1f} → {result.noise_sd_after_hu:.1f} HU ({model}); {flag}; "
-               f"outputs in {output}")

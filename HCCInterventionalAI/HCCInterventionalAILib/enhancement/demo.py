@@ -54,15 +54,17 @@ def _dl_dsa(context: Any, section: Any, run: Any, peak: int) -> dict[str, Any]:
 
 def _supervised_denoise(context: Any, section: Any, crop: Any, low: Any, k: int, liver: np.ndarray,
                         tumour: np.ndarray, background: np.ndarray) -> dict[str, Any]:
-    """The shipped supervised denoiser on the same low-dose slab."""
+    """The shipped supervised denoiser (its model card, through the same pipeline) on the same low-dose slab."""
     import matplotlib.pyplot as plt
 
-    from .ct_denoise import SupervisedDenoiseRequest, run_denoise_dl
+    from .denoise import Noise2SelfSettings
+    from .pipeline import DenoiseRequest, run_denoise
     from .quality import psnr
 
-    result = run_denoise_dl(low, SupervisedDenoiseRequest(device=context.device),
-                            lesion_roi=tumour if tumour.any() else None,
-                            background_roi=background if background.any() else None)
+    device = None if context.device == "auto" else context.device
+    request = DenoiseRequest(method="ct-denoise-simulated-lowdose", settings=Noise2SelfSettings(device=device))
+    result = run_denoise(low, request, lesion_roi=tumour if tumour.any() else None,
+                         background_roi=background if background.any() else None)
     fig, axes = plt.subplots(1, 2, figsize=(8, 4))
     for ax, image, title, window in zip(axes, (result.denoised.array[k], result.difference.array[k]),
                                         ("Denoised (supervised network)", "Difference (denoised − low dose)"),
@@ -73,7 +75,7 @@ def _supervised_denoise(context: Any, section: Any, crop: Any, low: Any, k: int,
     section.figure(fig, "Supervised denoiser trained on simulated low-dose CT (research only)")
     plt.close(fig)
     return {
-        "supervised_model": result.model["model_id"],
+        "supervised_model": result.provenance["model_id"],
         "supervised_psnr_liver_db": psnr(result.denoised.array, crop.array, 400.0, liver),
         "supervised_noise_sd_after_hu": result.noise_sd_after_hu,
         "supervised_cnr_after": result.cnr_after,

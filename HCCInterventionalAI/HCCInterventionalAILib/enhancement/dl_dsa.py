@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..progress import Progress, ProgressCallback, as_progress
-from .dsa import as_frames
+from .dsa import TimeIntensityCurve, as_frames
 from .errors import EnhancementInputError
 
 __all__ = [
@@ -243,6 +243,8 @@ class DLDSAResult:
         times_s: frame times.
         model: provenance of the network (id, version, checksums, device).
         seconds: inference time (including loading); ``frames_per_second`` = frames / seconds.
+        notes: validity notes (the card's status, frame sizes outside the training range).
+        curve: time–intensity curve in a region (set by the caller; None without one).
     """
 
     dsa: np.ndarray
@@ -251,6 +253,7 @@ class DLDSAResult:
     seconds: float
     frames_per_second: float
     notes: list[str] = field(default_factory=list)
+    curve: TimeIntensityCurve | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -261,6 +264,7 @@ class DLDSAResult:
             "seconds": self.seconds,
             "frames_per_second": self.frames_per_second,
             "notes": list(self.notes),
+            "time_intensity_curve": self.curve.to_dict() if self.curve else None,
         }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -194,6 +195,7 @@ class DenoiseResult:
         snr_before / snr_after, cnr_before / cnr_after: in the given ROIs (None without ROIs).
         hallucination: the hallucination check of the change.
         training_seconds, inference_seconds, final_loss: of the Noise2Self network.
+        method: "noise2self" or the model card key; provenance: the card's model (id, version, checksums, device).
     """
 
     denoised: Volume
@@ -210,6 +212,7 @@ class DenoiseResult:
     cnr_after: float | None = None
     state: DenoiserState | None = None
     method: str = "noise2self"
+    provenance: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -226,6 +229,7 @@ class DenoiseResult:
             "final_loss": self.final_loss if self.final_loss == self.final_loss else None,  # NaN: no training
             "method": "Noise2Self (self-supervised on this scan; no pretrained weights)" if self.method == "noise2self"
             else f"model card {self.method} (see its card for training data and limitations)",
+            "provenance": self.provenance,
         }
 
 
@@ -247,9 +251,10 @@ def run_denoise(
     lesion_roi: np.ndarray | None = None,
     background_roi: np.ndarray | None = None,
     region: np.ndarray | None = None,
+    cache_dir: str | Path | None = None,
     progress: Progress | ProgressCallback | None = None,
 ) -> DenoiseResult:
-    """Self-supervised denoising of a CT with its quality and safety checks.
+    """Denoising of a CT (Noise2Self on the scan, or a denoiser model card) with its quality and safety checks.
 
     Args:
         ct: the noisy CT (HU).
@@ -257,6 +262,7 @@ def run_denoise(
         lesion_roi, background_roi: optional masks for SNR (background) and CNR (lesion vs background).
         region: where the hallucination check looks (default: voxels between −200 and 400 HU in the input,
             i.e. soft tissue, eroded by one voxel within each slice).
+        cache_dir: model download cache (model cards; default: the model library's).
         progress: progress reporter or callback.
 
     Returns:
@@ -268,15 +274,19 @@ def run_denoise(
     reporter = as_progress(progress)
     prepared = prepare_denoise(ct)
     start = time.perf_counter()
+    provenance = None
     if request.method == "noise2self":
         denoised, state = denoise_volume(prepared, settings=request.settings, j_invariant=request.j_invariant,
                                          progress=reporter.sub(0.0, 0.9))
     else:
+        from ..models.loading import load_model, resolve_card
         from .card_denoise import denoise_with_card
 
-        denoised = denoise_with_card(prepared, request.method, device=request.settings.device,
+        card = resolve_card(request.method)
+        denoised = denoise_with_card(prepared, card, device=request.settings.device, cache_dir=cache_dir,
                                      progress=reporter.sub(0.0, 0.9))
         state = DenoiserState(state_dict={}, settings=request.settings, final_loss=float("nan"), seconds=0.0)
+        provenance = load_model(card, device=request.settings.device or "auto", cache_dir=cache_dir).provenance
     total = time.perf_counter() - start
     if region is None:
         in_plane = np.zeros((3, 3, 3), dtype=bool)
@@ -291,6 +301,7 @@ def run_denoise(
         noise_sd_before_hu=_slice_noise(prepared.array), noise_sd_after_hu=_slice_noise(denoised.array),
         hallucination=report, training_seconds=state.seconds, inference_seconds=float(total - state.seconds),
         final_loss=state.final_loss, state=state if request.method == "noise2self" else None, method=request.method,
+        provenance=provenance,
     )
     if background_roi is not None:
         result.snr_before, result.snr_after = snr(prepared.array, background_roi), snr(denoised.array, background_roi)

@@ -211,12 +211,14 @@ def _dsa_to_scene(scene: Any, result: Any, name: str, pixel_spacing_mm: tuple[fl
     if geometry is None:
         geometry = Geometry((result.dsa.shape[0], *result.dsa.shape[1:]),
                             (pixel_spacing_mm[1], pixel_spacing_mm[0], 1.0), (0.0, 0.0, 0.0), np.eye(3))
-    label = f"{name} DSA ({result.motion})"
+    if hasattr(result, "motion"):  # classical DSAResult
+        label, metadata = f"{name} DSA ({result.motion})", {"mask_index": result.mask_index, "motion": result.motion}
+    else:  # mask-free network (DLDSAResult)
+        label, metadata = f"{name} DSA (mask-free network)", {"model": result.model.get("model_id", "")}
     if as_volume:
         if tuple(geometry.shape) != tuple(result.dsa.shape):
             geometry = geometry.with_shape(result.dsa.shape)
-        volume = Volume(result.dsa.astype(np.float32), geometry, name=label, units="log",
-                        metadata={"mask_index": result.mask_index, "motion": result.motion})
+        volume = Volume(result.dsa.astype(np.float32), geometry, name=label, units="log", metadata=metadata)
         nodes: dict[str, Any] = {"volume": volume_to_node(scene, volume, label)}
     else:
         nodes = _dsa_frames_to_sequence(scene, result.dsa, result.times_s, geometry, label)
@@ -252,7 +254,8 @@ def _denoise_to_scene(scene: Any, result: Any, name: str) -> dict[str, Any]:
 def result_to_scene(scene: Any, result: Any, *, name: str = "Enhancement",
                     pixel_spacing_mm: tuple[float, float] = (1.0, 1.0), geometry: Geometry | None = None,
                     as_volume: bool = False) -> dict[str, Any]:
-    """Add a :class:`~.pipeline.DSAResult` or :class:`~.pipeline.DenoiseResult` to ``scene`` as new nodes.
+    """Add a :class:`~.pipeline.DSAResult`, :class:`~.dl_dsa.DLDSAResult` or :class:`~.pipeline.DenoiseResult` to
+    ``scene`` as new nodes.
 
     Args:
         scene: the MRML scene.
@@ -266,10 +269,11 @@ def result_to_scene(scene: Any, result: Any, *, name: str = "Enhancement",
         The new nodes by role: DSA ``sequence`` + ``browser`` (or ``volume``), ``table``, and with a curve
         ``curve`` (table) + ``chart``; denoising ``denoised``, ``difference``, ``table``.
     """
+    from .dl_dsa import DLDSAResult
     from .pipeline import DenoiseResult, DSAResult
 
-    if isinstance(result, DSAResult):
+    if isinstance(result, (DSAResult, DLDSAResult)):
         return _dsa_to_scene(scene, result, name, pixel_spacing_mm, geometry, as_volume)
     if isinstance(result, DenoiseResult):
         return _denoise_to_scene(scene, result, name)
-    raise TypeError(f"result_to_scene takes a DSAResult or DenoiseResult, got {type(result).__name__}")
+    raise TypeError(f"result_to_scene takes a DSAResult, DLDSAResult or DenoiseResult, got {type(result).__name__}")

@@ -28,9 +28,17 @@ from typing import Any
 
 import numpy as np
 
-from .ct_denoise import CARD_FILE, MODEL_ID, WEIGHTS_FILE, from_network, to_network
+from ..models.card import InputNormalisation
 
-__all__ = ["DOSE_RANGE", "I0_REF", "NETWORK_ARGS", "evaluate", "load_dcmqi_slices", "main", "train", "write_card"]
+__all__ = ["DOSE_RANGE", "I0_REF", "MODEL_ID", "NETWORK_ARGS", "NORMALISATION", "evaluate", "load_dcmqi_slices",
+           "main", "train", "write_card"]
+
+MODEL_ID = "ct-denoise-simulated-lowdose"
+CARD_FILE = f"{MODEL_ID}.json"
+WEIGHTS_FILE = f"{MODEL_ID}.pt"
+#: Network units, written into the card: ``x = (clip(HU, −1024, 3071) − 40) / 200``; the network predicts a
+#: correction, ``HU = 200 (x + f(x)) + 40`` (residual learning, RED-CNN: Chen et al., IEEE Trans Med Imaging 2017).
+NORMALISATION = InputNormalisation(hu_offset=0.0, mean=40.0, scale=200.0, clip_hu=(-1024.0, 3071.0), residual=True)
 
 NETWORK_ARGS = {"spatial_dims": 2, "in_channels": 1, "out_channels": 1, "channels": [16, 32, 64, 64],
                 "strides": [2, 2, 2], "num_res_units": 1, "norm": "batch"}
@@ -105,7 +113,7 @@ def train(pairs: list[dict[str, Any]], iterations: int, seed: int, batch_size: i
             k, flip = int(rng.integers(4)), bool(rng.random() < 0.5)
             for image, out in ((noisy, xs), (clean, ys)):
                 image = np.rot90(image, k)
-                out.append(to_network(image[:, ::-1] if flip else image))
+                out.append(NORMALISATION.forward(np.asarray(image[:, ::-1] if flip else image, np.float32)))
         x = torch.from_numpy(np.stack(xs)[:, None])
         y = torch.from_numpy(np.stack(ys)[:, None])
         loss = (x + net(x) - y).abs().mean()
@@ -124,9 +132,9 @@ def denoise_array(net: Any, hu: np.ndarray) -> np.ndarray:
     """Apply the trained network to one slice (whole slice; sides multiples of 8)."""
     import torch
 
-    x = torch.from_numpy(to_network(hu)[None, None])
+    x = torch.from_numpy(NORMALISATION.forward(np.asarray(hu, np.float32))[None, None])
     with torch.no_grad():
-        return from_network((x + net(x))[0, 0].numpy())
+        return NORMALISATION.inverse((x + net(x))[0, 0].numpy())
 
 
 def slice_metrics(image: np.ndarray, clean: np.ndarray) -> dict[str, float]:
@@ -182,12 +190,15 @@ def write_card(folder: Path, weights: Path, evaluation: dict[str, Any], settings
         "network": {"name": "UNet", "args": NETWORK_ARGS},
         "input": {
             "modality": "CT",
-            "channels": [{"name": "CT slice: (clip(HU, -1024, 3071) - 40) / 200; output is a residual: "
-                                  "HU = 200 (x + f(x)) + 40"}],
+            "channels": [{"name": "CT slice (HU)", "modality": "CT"}],
             "axis_order": "kji",
             "intensity": {"normalisation": "none"},
             "patch_size": [256, 256],
+            "spatial_dims": 2,
         },
+        "input_normalisation": {"hu_offset": NORMALISATION.hu_offset, "mean": NORMALISATION.mean,
+                                "scale": NORMALISATION.scale, "clip_hu": list(NORMALISATION.clip_hu),
+                                "residual": NORMALISATION.residual},
         "inference": {"overlap": 0.25, "blend_mode": "gaussian", "mixed_precision": False},
         "licence": {"name": "Apache-2.0", "url": "https://www.apache.org/licenses/LICENSE-2.0"},
         "training": {

@@ -4,16 +4,18 @@ whole process tree (:mod:`HCCInterventionalAILib.process_runner`).
 Worker side (``python -m HCCInterventionalAILib.enhancement.worker``; argparse, no typer)::
 
     PythonSlicer -m HCCInterventionalAILib.enhancement.worker dsa --frames run.npz --motion rigid [--mask 0] -o out
+    PythonSlicer -m HCCInterventionalAILib.enhancement.worker dsa --frames run.npz --method dl -o out
     PythonSlicer -m HCCInterventionalAILib.enhancement.worker denoise --ct ct.nrrd [--method noise2self] -o out
 
-runs :func:`~.pipeline.run_dsa` / :func:`~.pipeline.run_denoise`, reports ``HCCAI-PROGRESS`` lines and writes the
+runs :func:`~.pipeline.run_dsa` (or :func:`~.dl_dsa.run_dsa_dl`) / :func:`~.pipeline.run_denoise`, reports ``HCCAI-PROGRESS`` lines and writes the
 output folder through :func:`~HCCInterventionalAILib.outputs.atomic_output` (``result.json`` with every number,
 ``dsa.npz`` or ``denoised.nrrd`` + ``difference.nrrd``): nothing appears unless the run completes. Exit codes:
 0 done, 2 user error (one ``error:`` line on stderr), 3 cancelled.
 
 Module side: :func:`start_dsa_worker` / :func:`start_denoise_worker` write the inputs into a new temporary folder
 and start a :class:`~HCCInterventionalAILib.process_runner.WorkerRunner`; :func:`read_result` reads the finished
-output back into the same :class:`~.pipeline.DSAResult` / :class:`~.pipeline.DenoiseResult` an in-process run gives.
+output back into the same :class:`~.pipeline.DSAResult` / :class:`~.dl_dsa.DLDSAResult` /
+:class:`~.pipeline.DenoiseResult` an in-process run gives.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from ..process_runner import WorkerRunner, make_work_folder, remove_work_folder,
 if TYPE_CHECKING:  # pragma: no cover
     from ..imaging.volume import Volume
     from ..progress import Progress, ProgressCallback
+    from .dl_dsa import DLDSARequest, DLDSAResult
     from .pipeline import DenoiseRequest, DenoiseResult, DSARequest, DSAResult
 
 __all__ = ["OUTPUT_NAME", "main", "read_result", "start_denoise_worker", "start_dsa_worker"]
@@ -50,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     dsa.add_argument("--motion", default="deformable", choices=["none", "rigid", "deformable"])
     dsa.add_argument("--mask", type=int, default=-1, help="mask frame; -1 = automatic")
     dsa.add_argument("--backend", default="auto", choices=["auto", "torch", "gauss-newton", "simpleitk"])
+    dsa.add_argument("--method", default="classical", choices=["classical", "dl"], help="dl: mask-free network")
+    dsa.add_argument("--model", default="dsa-maskfree-synthetic", help="model card id for --method dl")
     denoise = commands.add_parser("denoise", help="denoise a CT")
     denoise.add_argument("--ct", type=Path, required=True, help="CT volume (NRRD), HU")
     denoise.add_argument("--method", default="noise2self", help="noise2self or a denoiser model card id")
@@ -64,15 +69,21 @@ def _parser() -> argparse.ArgumentParser:
 
 def _dsa(args: argparse.Namespace, progress: Progress) -> str:
     from ..outputs import atomic_output
+    from .dl_dsa import DLDSARequest, run_dsa_dl
     from .pipeline import DSARequest, run_dsa
 
-    request = DSARequest(mask_index=None if args.mask < 0 else args.mask, motion=args.motion, backend=args.backend,
-                         device=None if args.device == "auto" else args.device)
+    if args.method == "dl":
+        request, run = DLDSARequest(model=args.model, device=args.device), run_dsa_dl
+    else:
+        request = DSARequest(mask_index=None if args.mask < 0 else args.mask, motion=args.motion,
+                             backend=args.backend, device=None if args.device == "auto" else args.device)
+        run = run_dsa
     with atomic_output(args.output) as staging:
         with np.load(args.frames) as data:
             frames, times = data["frames"], data["times_s"]
-        result = run_dsa(frames, request, times_s=times, progress=progress)
-        np.savez(staging / "dsa.npz", dsa=result.dsa, fields=result.fields, times_s=result.times_s)
+        result = run(frames, request, times_s=times, progress=progress)
+        arrays = {"fields": result.fields} if args.method == "classical" else {}
+        np.savez(staging / "dsa.npz", dsa=result.dsa, times_s=result.times_s, **arrays)
         (staging / "result.json").write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
         progress.check()
     return f"DSA of {result.dsa.shape[0]} frames written to {args.output}"
@@ -113,9 +124,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # -- module side ----------------------------------------------------------------------------------------------
-def start_dsa_worker(frames: np.ndarray, times_s: np.ndarray, request: DSARequest, *, python: str | None = None,
-                     log=None, progress: ProgressCallback | None = None, start: bool = True) -> WorkerRunner:
-    """Write the frames into a new temporary folder and start the DSA worker on them.
+def start_dsa_worker(frames: np.ndarray, times_s: np.ndarray, request: DSARequest | DLDSARequest, *,
+                     python: str | None = None, log=None, progress: ProgressCallback | None = None,
+                     start: bool = True) -> WorkerRunner:
+    """Write the frames into a new temporary folder and start the DSA worker on them (classical DSA for a
+    ``DSARequest``, the mask-free network for a ``DLDSARequest``).
 
     Returns:
         The :class:`~HCCInterventionalAILib.process_runner.WorkerRunner`; read it with :func:`read_result`.
@@ -123,9 +136,13 @@ def start_dsa_worker(frames: np.ndarray, times_s: np.ndarray, request: DSAReques
     folder = make_work_folder("hccai-dsa-")
     try:
         np.savez(folder / "frames.npz", frames=np.asarray(frames, dtype=np.float32), times_s=np.asarray(times_s))
-        arguments = ["dsa", "--frames", folder / "frames.npz", "--motion", request.motion, "--backend", request.backend,
-                     "--mask", -1 if request.mask_index is None else request.mask_index,
-                     "--device", request.device or "auto", "-o", folder / OUTPUT_NAME]
+        if hasattr(request, "motion"):
+            method = ["--motion", request.motion, "--backend", request.backend,
+                      "--mask", -1 if request.mask_index is None else request.mask_index]
+        else:
+            method = ["--method", "dl", "--model", request.model]
+        arguments = ["dsa", "--frames", folder / "frames.npz", *method, "--device", request.device or "auto",
+                     "-o", folder / OUTPUT_NAME]
         return start_worker(WORKER_MODULE, arguments, folder, folder / OUTPUT_NAME, python=python, log=log,
                             progress=progress, start=start)
     except BaseException:
@@ -161,11 +178,16 @@ def start_denoise_worker(ct: Volume, request: DenoiseRequest, *, lesion: np.ndar
         raise
 
 
-def _read_dsa(folder: Path, numbers: dict[str, Any]) -> DSAResult:
+def _read_dsa(folder: Path, numbers: dict[str, Any]) -> DSAResult | DLDSAResult:
+    from .dl_dsa import DLDSAResult
     from .pipeline import DSAResult
 
     with np.load(folder / "dsa.npz") as data:
-        dsa, fields, times = data["dsa"], data["fields"], data["times_s"]
+        dsa, times = data["dsa"], data["times_s"]
+        fields = data["fields"] if "fields" in data else None
+    if fields is None:  # mask-free network
+        return DLDSAResult(dsa=dsa, times_s=times, model=numbers["model"], seconds=float(numbers["seconds"]),
+                           frames_per_second=float(numbers["frames_per_second"]), notes=list(numbers["notes"]))
     return DSAResult(dsa=dsa, fields=fields, times_s=times, mask_index=int(numbers["mask_index"]),
                      mask_automatic=bool(numbers["mask_automatic"]), motion=numbers["motion"],
                      backend=numbers["backend"], seconds=float(numbers["seconds"]),
@@ -193,11 +215,14 @@ def _read_denoise(folder: Path, numbers: dict[str, Any]) -> DenoiseResult:
         inference_seconds=float(numbers["inference_seconds"]),
         final_loss=float("nan") if final_loss is None else float(final_loss),
         snr_before=numbers["snr_before"], snr_after=numbers["snr_after"], cnr_before=numbers["cnr_before"],
-        cnr_after=numbers["cnr_after"], method=numbers.get("model", "noise2self"))
+        cnr_after=numbers["cnr_after"], method=numbers.get("model", "noise2self"),
+        provenance=numbers.get("provenance"))
 
 
-def read_result(runner: WorkerRunner | str | os.PathLike, *, remove: bool = True) -> DSAResult | DenoiseResult:
-    """Read a finished worker's output (its runner, or the output folder) into a DSAResult or DenoiseResult.
+def read_result(runner: WorkerRunner | str | os.PathLike, *,
+                remove: bool = True) -> DSAResult | DLDSAResult | DenoiseResult:
+    """Read a finished worker's output (its runner, or the output folder) into a DSAResult, DLDSAResult or
+    DenoiseResult.
 
     Args:
         runner: the succeeded :class:`WorkerRunner` or the output folder.

@@ -153,20 +153,37 @@ class IntensitySpec:
 
 @dataclass(frozen=True)
 class InputNormalisation:
-    """Stored-value normalisation of image-to-image CT networks: ``x = (HU + hu_offset − mean) / scale`` in,
-    ``HU = y · scale + mean − hu_offset`` out (ldct-benchmark: stored = HU + 1024; Eulig et al., Med Phys 2024)."""
+    """Stored-value normalisation of image-to-image CT networks: ``x = (clip(HU) + hu_offset − mean) / scale`` in,
+    ``HU = y · scale + mean − hu_offset`` out (ldct-benchmark: stored = HU + 1024; Eulig et al., Med Phys 2024).
+
+    ``clip_hu``: optional (low, high) HU window applied before the offset. ``residual``: the network predicts a
+    correction, ``y = x + f(x)`` (residual learning as RED-CNN: Chen et al., IEEE Trans Med Imaging 2017).
+    """
 
     hu_offset: float
     mean: float
     scale: float
+    clip_hu: tuple[float, float] | None = None
+    residual: bool = False
 
     def forward(self, hu: Any) -> Any:
         """HU → network input."""
+        if self.clip_hu is not None:
+            import numpy as np
+
+            hu = np.clip(hu, *self.clip_hu)
         return (hu + self.hu_offset - self.mean) / self.scale
 
     def inverse(self, value: Any) -> Any:
-        """Network output → HU."""
+        """Network output (``x + f(x)`` for a residual network) → HU."""
         return value * self.scale + self.mean - self.hu_offset
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> InputNormalisation:
+        """From the card's ``input_normalisation`` object."""
+        clip = data.get("clip_hu")
+        return cls(float(data["hu_offset"]), float(data["mean"]), float(data["scale"]),
+                   (float(clip[0]), float(clip[1])) if clip is not None else None, bool(data.get("residual", False)))
 
 
 @dataclass(frozen=True)
@@ -428,7 +445,7 @@ def _build(data: Mapping[str, Any], source: Path | None) -> ModelCard:
         bundle=BundleSpec(**bundle) if bundle is not None else (BundleSpec() if data["format"] == "monai_bundle" else None),
         weights=data.get("weights"),
         state_dict_key=data.get("state_dict_key"),
-        input_normalisation=InputNormalisation(**{k: float(v) for k, v in data["input_normalisation"].items()})
+        input_normalisation=InputNormalisation.from_dict(data["input_normalisation"])
         if "input_normalisation" in data else None,
         inference=InferenceSpec(**inference),
         description=data.get("description", ""),
@@ -454,6 +471,9 @@ def _consistency_problems(card: ModelCard) -> list[tuple[str, str]]:
     window = card.input.intensity.window
     if window is not None and not window[0] < window[1]:
         problems.append(("input.intensity.window", f"low {window[0]} must be below high {window[1]}"))
+    clip = card.input_normalisation.clip_hu if card.input_normalisation else None
+    if clip is not None and not clip[0] < clip[1]:
+        problems.append(("input_normalisation.clip_hu", f"low {clip[0]} must be below high {clip[1]}"))
     targets = [f.target_name for f in card.files]
     for index, name in enumerate(targets):
         if name in targets[:index]:
