@@ -106,6 +106,22 @@ def test_lesion_volume_is_kept(case):
     assert abs(denoised - clean) <= 0.7 * abs(noisy - clean), (clean, denoised, noisy)
 
 
+def test_supervised_denoiser_keeps_the_lesion_volume(case):
+    """The shipped supervised card (``ct-denoise-simulated-lowdose``, trained on simulated low dose of two real
+    dcmqi slices, never on the sample patient) on the same low-dose crop and the same threshold reader: Tumour 1
+    within 15 % of the noise-free CT's reading (measured ≈ 13.6 vs 14.3 mL; low-dose input ≈ 24.5 mL), i.e. the
+    stated tolerance that Noise2Self on the scan itself (≈ 20 mL, test above) does not reach."""
+    from HCCInterventionalAILib.enhancement.card_denoise import denoise_with_card
+
+    voxel_ml = case["low"].geometry.voxel_volume_ml
+    clean = _lesion_volume_ml(case["clean"], case["masks"], voxel_ml)
+    supervised = denoise_with_card(case["low"], "ct-denoise-simulated-lowdose", device="cpu")
+    volume = _lesion_volume_ml(supervised.array, case["masks"], voxel_ml)
+    noisy = _lesion_volume_ml(case["low"].array, case["masks"], voxel_ml)
+    assert volume == pytest.approx(clean, rel=0.15), (clean, volume, noisy)
+    assert abs(volume - clean) <= 0.25 * abs(noisy - clean), (clean, volume, noisy)
+
+
 def test_lesion_volume_excess_is_residual_noise_not_a_shift(case):
     """Why the denoised lesion is larger (≈ 20 vs 14.3 mL): every voxel the reader adds is a liver voxel (noise-free
     value < 95 HU, ≈ 70 HU) lifted above the 95 HU threshold by residual noise, not an edge shift or a bias. In the
