@@ -22,7 +22,9 @@ and CEM43 accumulated every step (≈ 550 steps of 1.09 s). Rows:
   trilinearly onto the 1 mm grid and thresholded, ``zone_on_fine``). Not timed on either side: building the applicator's power-density
   grid (both need it) and, for the network, the one-time load and SHA-256 check of the model files (cached per
   process; the first call of each case is an untimed warm-up). A second network row runs the same weights through
-  PyTorch (``backend="torch"``, the GPU/fallback path) on the same inputs, for comparison.
+  PyTorch (``backend="torch"``, the GPU/fallback path) on the same inputs, for comparison, and a last row adds to
+  both sides the time to build their inputs (the applicator's power-density grid on 48³ resp. 72³, plus the
+  network's channels): the end-to-end ratio, lower because that grid costs more than the forward pass.
   ``--network-only`` skips the 100 mm rows (for repeated network comparisons on a loaded machine).
 
 Times are medians of ``--repeats`` runs after one warm-up (the warm-up is skipped for the long CPU rows when
@@ -129,6 +131,7 @@ def main() -> None:
         from AblationSimulatorLib.surrogate import (
             _source,
             compare_with_fine_solver,
+            fine_geometry,
             network_inputs,
             predict_patch,
             synthetic_case,
@@ -154,16 +157,29 @@ def main() -> None:
                          f"Dice vs 1 mm solver mean {statistics.mean(dice_fine):.3f} (min {min(dice_fine):.3f}); "
                          f"{fine / network:.1f}x faster than the 1 mm solver, {coarse / network:.1f}x than 1.5 mm"))
             if name == "cpu":  # the same weights through PyTorch on the same inputs (forward pass + threshold)
-                times = []
+                times, inputs_net, inputs_solver = [], [], []
                 for seed in seeds:
-                    case = synthetic_case(seed)
-                    q = _source(case.geometry, case.applicator, case.device, case.power_w, case.time_s)
-                    x = network_inputs(case.ct_hu, q, case.power_w, case.time_s)
+                    case, fine_case = synthetic_case(seed), synthetic_case(seed, fine_geometry())
+
+                    def build(case=case):
+                        q = _source(case.geometry, case.applicator, case.device, case.power_w, case.time_s)
+                        return network_inputs(case.ct_hu, q, case.power_w, case.time_s)
+
+                    x = build()
+                    inputs_net.append(_time(build, 3, True))
+                    inputs_solver.append(_time(lambda c=fine_case: _source(c.geometry, c.applicator, c.device,
+                                                                          c.power_w, c.time_s), 3, True))
                     times.append(_time(lambda x=x: predict_patch(x, device="cpu", backend="torch"), 1, True))
                 torch_net = statistics.median(times)
                 rows.append(("network surrogate (PyTorch)", "48x48x48", where, torch_net,
                              f"forward pass + threshold on 1.5 mm only; {fine / torch_net:.1f}x faster than the 1 mm "
                              "solver"))
+                with_inputs = network + statistics.median(inputs_net)
+                solver_with_inputs = fine + statistics.median(inputs_solver)
+                rows.append(("network incl. building its input", "48x48x48", where, with_inputs,
+                             f"+ source grid and channels ({statistics.median(inputs_net) * 1e3:.1f} ms) vs the 1 mm "
+                             f"solver + its source grid ({statistics.median(inputs_solver) * 1e3:.1f} ms): "
+                             f"{solver_with_inputs / with_inputs:.1f}x faster"))
     except (ImportError, ValueError) as error:  # no MONAI/onnxruntime, or no weights
         rows.append(("network surrogate", "48x48x48", "cpu", None, f"skipped: {error}"))
 
