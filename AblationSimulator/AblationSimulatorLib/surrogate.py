@@ -166,12 +166,12 @@ def network_inputs(ct_hu: np.ndarray, source_density: np.ndarray, power_w: float
     peak = float(source_density.max())
     if peak <= 0:
         raise AblationInputError("The applicator source does not reach the network's patch")
-    return np.stack([
-        np.clip((ct_hu + 100.0) / 400.0, 0.0, 1.0),
-        source_density / peak,
-        np.full(ct_hu.shape, power_w / 150.0),
-        np.full(ct_hu.shape, time_s / 900.0),
-    ]).astype(np.float32)
+    inputs = np.empty((4, *np.shape(ct_hu)), dtype=np.float32)  # filled in place: no float64 temporaries
+    np.clip((np.asarray(ct_hu, dtype=np.float32) + 100.0) / 400.0, 0.0, 1.0, out=inputs[0])
+    np.multiply(source_density, 1.0 / peak, out=inputs[1], casting="same_kind")
+    inputs[2].fill(power_w / 150.0)
+    inputs[3].fill(time_s / 900.0)
+    return inputs
 
 
 def _source(case_geometry: Geometry, applicator: Applicator, device: str, power_w: float, time_s: float):
