@@ -28,7 +28,7 @@ and CEM43 accumulated every step (≈ 550 steps of 1.09 s). Rows:
   ``--network-only`` skips the 100 mm rows (for repeated network comparisons on a loaded machine).
 
   Measured (2026-11-30, shared 2-core CPU, ``--network-only --threads 1``, surrogate v1.3.0, 8 cases): 1 mm solver
-  median 1.01–1.43 s, network 7.7–11.7 ms: 122–160x over 7 runs at load averages 1.4–3.9, Dice vs the 1 mm solver
+  median 1.01–1.43 s, network 7.7–11.7 ms: 122–160x over 10 runs at load averages 1.4–3.9, Dice vs the 1 mm solver
   mean 0.940 (min 0.852); end to end (both sides' input building added) 51–93x; with ``--threads 2`` on both sides
   the solver halves (0.50 s) but the network does not (6.8 ms): 74x. So the issue's 100x holds for the network's
   inference on one thread each, not end to end and not on two threads.
