@@ -128,22 +128,31 @@ def applicator_power_density(
     """
     shape = geometry.shape
     total = np.zeros(shape, dtype=float)
-    kk, jj, ii = np.indices(shape)
-    points = geometry.physical_points(np.stack([ii.ravel(), jj.ravel(), kk.ravel()], axis=1))
+    # voxel (k, j, i) lies at origin + i·e_i + j·e_j + k·e_k (e_* = direction columns × spacing): every coordinate
+    # is a sum of three 1-D terms, broadcast over the grid instead of building an (N, 3) array of points
+    steps = geometry.direction_matrix @ np.diag(geometry.spacing)
+    index = [np.arange(n, dtype=float) for n in shape]  # k, j, i
     voxel_m3 = geometry.voxel_volume_mm3 * 1e-9
     for applicator, model in sources:
-        centre = applicator.point_from_tip(model.centre_offset_mm)
-        rel = points - centre
-        z = rel @ applicator.direction_lps
-        r2 = np.maximum((rel**2).sum(axis=1) - z**2, 0.0)
+        offset = np.asarray(geometry.origin, dtype=float) - applicator.point_from_tip(model.centre_offset_mm)
+
+        def separable(weights: np.ndarray, constant: float) -> np.ndarray:
+            """constant + i·w_i + j·w_j + k·w_k on the (k, j, i) grid."""
+            return (constant + index[0][:, None, None] * weights[2] + index[1][None, :, None] * weights[1]
+                    + index[2][None, None, :] * weights[0])
+
+        direction = np.asarray(applicator.direction_lps, dtype=float)
+        z = separable(steps.T @ direction, float(offset @ direction))
+        rel2 = sum(separable(steps[axis], float(offset[axis])) ** 2 for axis in range(3))
+        r2 = np.maximum(rel2 - z**2, 0.0)
         reach = support_sigmas * model.sigma_mm
         inside = (r2 <= reach**2) & (np.abs(z) <= 0.5 * model.active_length_mm + reach)
         if not inside.any():
             raise AblationInputError(f"Applicator '{applicator.name}': its heat source lies outside the volume")
-        profile = np.zeros(points.shape[0])
+        profile = np.zeros(shape)
         profile[inside] = source_profile(np.sqrt(r2[inside]), z[inside], model.active_length_mm, model.sigma_mm)
         norm = profile.sum() * voxel_m3
-        total += (model.absorbed_power_w / norm) * profile.reshape(shape)
+        total += (model.absorbed_power_w / norm) * profile
     return total
 
 

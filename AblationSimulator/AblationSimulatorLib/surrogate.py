@@ -12,15 +12,22 @@ Inputs (4 channels, (k, j, i) order, 48³ patch centred on the zone centre):
 2. applicator source: the calibrated power density of the device setting divided by its maximum;
 3. power ``P / 150 W`` and 4. time ``t / 900 s`` as constant maps.
 
-Output: 2 channels (background, coagulated Ω ≥ 1), softmax. :func:`predict_zone_network` runs it through the
-project's model-loading library (:func:`HCCInterventionalAILib.models.load_model`) from the card
+Output: 2 channels (background, coagulated Ω ≥ 1), softmax; the zone is where the coagulation logit exceeds the
+background logit (:func:`predict_logits` returns their difference). Network (v1.3.0): MONAI ``UNet`` with channels
+4-8-16-32 (:data:`NETWORK_ARGS`), narrowed from the 8-16-32-64 v1.2.0 and fine-tuned (:func:`narrow_state_dict`).
+:func:`predict_zone_network` runs it through the project's model-loading library
+(:func:`HCCInterventionalAILib.models.load_model`, SHA-256-verified files) from the card
 ``Resources/ModelCards/ablation-zone-surrogate.json`` (task "image-to-image", so that it is not offered as a CT
-segmentation model); :func:`main` regenerates the data and retrains it.
+segmentation model): on the CPU with ONNX Runtime from the shipped ``.onnx`` (an export of the shipped ``.pt``, see
+:func:`export_onnx`), on a GPU or without onnxruntime with PyTorch from the ``.pt``; the loaded network is cached per
+process. The logit difference is interpolated linearly onto the target grid before thresholding
+(:func:`zone_on_fine`), so the zone's boundary is not a staircase of 1.5 mm voxels. :func:`main` regenerates the
+data and retrains it.
 
 Evaluation (model card; :func:`compare_with_fine_solver`): the labels are the solver's zones on the network's own
 1.5 mm grid, but the answer a user wants is the 1 mm solver over the same 72 mm field of view, so the network's
-zone is also resampled onto that 1 mm grid and compared with it, and its speed is compared with that 1 mm solver
-run (the equivalent answer), not with a larger or coarser one (``benchmarks/ablation.py``).
+zone is also computed on that 1 mm grid and compared with it, and its speed is compared with that 1 mm solver run
+(the equivalent answer, same number of CPU threads), not with a larger or coarser one (``benchmarks/ablation.py``).
 """
 
 from __future__ import annotations
@@ -56,6 +63,10 @@ __all__ = [
     "fine_geometry",
     "FineComparison",
     "compare_with_fine_solver",
+    "export_onnx",
+    "predict_logits",
+    "zone_on_fine",
+    "narrow_state_dict",
 ]
 
 PATCH = 48
@@ -155,12 +166,12 @@ def network_inputs(ct_hu: np.ndarray, source_density: np.ndarray, power_w: float
     peak = float(source_density.max())
     if peak <= 0:
         raise AblationInputError("The applicator source does not reach the network's patch")
-    return np.stack([
-        np.clip((ct_hu + 100.0) / 400.0, 0.0, 1.0),
-        source_density / peak,
-        np.full(ct_hu.shape, power_w / 150.0),
-        np.full(ct_hu.shape, time_s / 900.0),
-    ]).astype(np.float32)
+    inputs = np.empty((4, *np.shape(ct_hu)), dtype=np.float32)  # filled in place: no float64 temporaries
+    np.clip((np.asarray(ct_hu, dtype=np.float32) + 100.0) / 400.0, 0.0, 1.0, out=inputs[0])
+    np.multiply(source_density, 1.0 / peak, out=inputs[1], casting="same_kind")
+    inputs[2].fill(power_w / 150.0)
+    inputs[3].fill(time_s / 900.0)
+    return inputs
 
 
 def _source(case_geometry: Geometry, applicator: Applicator, device: str, power_w: float, time_s: float):
@@ -198,7 +209,7 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
 @dataclass
 class FineComparison:
     """The network against the solver at the network's resolution (1.5 mm, its training labels) and at 1 mm
-    over the same 72 mm field of view (the network's zone resampled by nearest neighbour onto the 1 mm grid)."""
+    over the same 72 mm field of view (the network's logit difference interpolated onto the 1 mm grid)."""
 
     seed: int
     dice_coarse: float
@@ -209,42 +220,228 @@ class FineComparison:
 
 
 def compare_with_fine_solver(seed: int, *, device: str = "cpu", card: Any = None, cache_dir: Any = None,
-                             fine_spacing_mm: float = 1.0) -> FineComparison:
+                             fine_spacing_mm: float = 1.0, backend: str = "auto") -> FineComparison:
     """Solve a synthetic case at 1.5 mm (the label resolution) and at ``fine_spacing_mm`` over the same field of view,
-    and predict it with the network; Dice and wall times of each (the 1 mm solver is the reference answer)."""
-    from HCCInterventionalAILib.imaging import Volume
-    from HCCInterventionalAILib.imaging.resample import resample_to_geometry
+    and predict it with the network; Dice and wall times of each (the 1 mm solver is the reference answer).
 
+    Timed alike on both sides: the solver from its power-density grid to its Ω ≥ 1 mask (``simulate_case``); the
+    network from its 4-channel input to its zone on the 1 mm grid (forward pass, then :func:`zone_on_fine`), after
+    one untimed warm-up call that loads and verifies the weights (cached per process). Building the source grid
+    (needed by both) is not timed on either side."""
     coarse_case = synthetic_case(seed)
     inputs, coarse_zone, coarse_seconds = simulate_case(coarse_case, device=device)
     fine_case = synthetic_case(seed, fine_geometry(spacing_mm=fine_spacing_mm))
     _, fine_zone, fine_seconds = simulate_case(fine_case, device=device)
-    predict_patch(inputs, device=device, card=card, cache_dir=cache_dir)  # warm-up: load and verify the weights
+
+    def network() -> tuple[np.ndarray, np.ndarray]:
+        logits = predict_logits(inputs, device=device, card=card, cache_dir=cache_dir, backend=backend)
+        return logits > 0, zone_on_fine(logits, coarse_case.geometry, fine_case.geometry)
+
+    network()  # warm-up: load and verify the weights
     started = time.perf_counter()
-    predicted = predict_patch(inputs, device=device, card=card, cache_dir=cache_dir)
+    predicted, on_fine = network()
     network_seconds = time.perf_counter() - started
-    on_fine = resample_to_geometry(Volume(predicted, coarse_case.geometry), fine_case.geometry, "nearest").array
     return FineComparison(seed, dice(predicted, coarse_zone), dice(on_fine, fine_zone), network_seconds,
                           coarse_seconds, fine_seconds)
 
 
-def predict_patch(inputs: np.ndarray, *, device: Any = "auto", card: Any = None, cache_dir: Any = None) -> np.ndarray:
-    """Zone mask (uint8, 48³) of one 4-channel input patch, through the model-loading library."""
+#: Loaded runners, keyed by (backend, device, card key and checksums, cache folder, CPU threads).
+_RUNNERS: dict[tuple, Any] = {}
+
+
+def _backend(backend: str, device: Any, card: Any) -> str:
+    """``"onnx"`` (ONNX Runtime, CPU) or ``"torch"``; ``"auto"`` = ONNX Runtime on the CPU when installed and the card
+    has an ONNX file."""
+    if backend not in ("auto", "onnx", "torch"):
+        raise AblationInputError(f"Unknown network backend '{backend}' (use auto, onnx or torch)")
+    if backend != "auto":
+        return backend
+    if card.format != "onnx":
+        return "torch"
+    from HCCInterventionalAILib.device import select_device
+
+    if select_device(device).type != "cpu":
+        return "torch"
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return "torch"
+    return "onnx"
+
+
+def _torch_card(card: Any) -> Any:
+    """The card's PyTorch variant: the same network (``network``) from the state-dict file listed beside the ONNX."""
+    from dataclasses import replace
+
+    pt = next((f for f in card.files if f.target_name.endswith(".pt")), None)
+    if card.format == "state_dict" or pt is None:
+        return card
+    return replace(card, format="state_dict", weights=pt.target_name, files=(pt,))
+
+
+def _runner(device: Any, card: Any, cache_dir: Any, backend: str) -> Any:
+    """A loaded network as ``numpy (1, 4, 48, 48, 48) float32 -> logits (1, 2, 48, 48, 48)``, cached per process.
+
+    The files are fetched and SHA-256-verified by the model-loading library (:func:`load_model`). ONNX Runtime's
+    session is re-created on the verified file with ``torch.get_num_threads()`` intra-op threads (one inter-op
+    thread), so that the network and the solver run on the same number of CPU threads.
+    """
     import torch
 
     from HCCInterventionalAILib.models import load_card, load_model
 
-    loaded = load_model(card or load_card(card_path()), device=device, cache_dir=cache_dir)
-    batch = torch.as_tensor(inputs[None])
-    logits = loaded(batch)
-    return logits.argmax(dim=1)[0].cpu().numpy().astype(np.uint8)
+    card = card or load_card(card_path())
+    name = _backend(backend, device, card)
+    threads = torch.get_num_threads()
+    key = (name, str(device), card.key, tuple(f.sha256 for f in card.files), str(cache_dir), threads)
+    if key in _RUNNERS:
+        return _RUNNERS[key]
+    if name == "onnx":
+        if card.format != "onnx":
+            raise AblationInputError(f"The model card {card.key} has no ONNX file")
+        import onnxruntime as ort
+
+        loaded = load_model(card, device="cpu", cache_dir=cache_dir)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        session = ort.InferenceSession(str(loaded.folder / card.weights_path), options,
+                                       providers=["CPUExecutionProvider"])
+        input_name = session.get_inputs()[0].name
+
+        def run(batch: np.ndarray) -> np.ndarray:
+            return session.run(None, {input_name: batch})[0]
+    else:
+        loaded = load_model(_torch_card(card), device=device, cache_dir=cache_dir)
+        network, torch_device = loaded.network, loaded.device
+
+        def run(batch: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                return network(torch.from_numpy(batch).to(torch_device)).float().cpu().numpy()
+    _RUNNERS[key] = run
+    return run
+
+
+def predict_logits(inputs: np.ndarray, *, device: Any = "auto", card: Any = None, cache_dir: Any = None,
+                   backend: str = "auto") -> np.ndarray:
+    """Coagulation minus background logit (float32, 48³) of one 4-channel input patch, through the model-loading
+    library; > 0 is the zone (the argmax of the two-class softmax).
+
+    Args:
+        inputs: (4, 48, 48, 48) input of :func:`network_inputs`.
+        device: torch device for the PyTorch backend ("auto", "cpu", "cuda").
+        card: the model card (default: the shipped card).
+        cache_dir: model cache folder.
+        backend: "auto" (ONNX Runtime on the CPU when installed and the card has an ONNX file, else PyTorch),
+            "onnx" or "torch"; both run the same weights (the ONNX graph is exported from the state dict by
+            :func:`export_onnx`).
+    """
+    logits = _runner(device, card, cache_dir, backend)(np.ascontiguousarray(inputs[None], dtype=np.float32))
+    return logits[0, 1] - logits[0, 0]
+
+
+def predict_patch(inputs: np.ndarray, *, device: Any = "auto", card: Any = None, cache_dir: Any = None,
+                  backend: str = "auto") -> np.ndarray:
+    """Zone mask (uint8, 48³) of one 4-channel input patch: :func:`predict_logits` > 0 (same arguments)."""
+    return (predict_logits(inputs, device=device, card=card, cache_dir=cache_dir, backend=backend) > 0).astype(np.uint8)
+
+
+def export_onnx(weights: Path, onnx_path: Path, network_args: dict[str, Any] | None = None) -> Path:
+    """Export the U-Net state dict to ONNX (opset 17, fixed 1×4×48³ input) with torch's TorchScript-based exporter."""
+    import warnings
+
+    import torch
+    from monai.networks.nets import UNet
+
+    net = UNet(**(network_args or NETWORK_ARGS))
+    net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    net.eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (torch.zeros(1, 4, PATCH, PATCH, PATCH),), str(onnx_path), dynamo=False,
+                          input_names=["input"], output_names=["logits"], opset_version=17)
+    return onnx_path
+
+
+def _linear_axes(coarse: Geometry, fine: Geometry) -> list[tuple[np.ndarray, np.ndarray]]:
+    if not (np.allclose(coarse.direction_matrix, np.eye(3)) and np.allclose(fine.direction_matrix, np.eye(3))):
+        raise AblationInputError("Both grids must be axis-aligned to interpolate a zone axis by axis")
+    axes = []
+    for axis in (2, 1, 0):  # array order (k, j, i); spacing and origin are in (i, j, k) order
+        n = coarse.shape[2 - axis]
+        x = fine.origin[axis] + fine.spacing[axis] * np.arange(fine.shape[2 - axis])
+        p = np.clip((x - coarse.origin[axis]) / coarse.spacing[axis], 0, n - 1)
+        low = np.minimum(np.floor(p).astype(np.intp), n - 2)
+        axes.append((low, (p - low).astype(np.float32)))
+    return axes
+
+
+def zone_on_fine(logits: np.ndarray, coarse: Geometry, fine: Geometry) -> np.ndarray:
+    """Zone (uint8) on an axis-aligned ``fine`` grid from the network's logit difference on the axis-aligned
+    ``coarse`` patch: trilinear interpolation of the logit difference (clamped at the patch faces), then > 0, so the
+    zone's boundary is the interpolated zero level, not a staircase of 1.5 mm voxels.
+
+    When ``fine`` covers exactly the patch's field of view (e.g. :func:`fine_geometry` about the patch centre, the
+    "half-pixel" correspondence of the ONNX ``Resize`` operator) ONNX Runtime's ``Resize`` computes it; otherwise
+    NumPy interpolates one axis at a time. Both give the same trilinear interpolation."""
+    axes = _linear_axes(coarse, fine)
+    value = np.ascontiguousarray(logits, dtype=np.float32)
+    resize = _resize_session(value.shape, fine.shape) if _is_half_pixel(coarse, fine) else None
+    if resize is not None:
+        return resize.run(None, {"logits": value[None, None]})[0][0, 0].astype(np.uint8)
+    for dim, (low, weight) in enumerate(axes):
+        shape = [1, 1, 1]
+        shape[dim] = -1
+        a, b = value.take(low, dim), value.take(low + 1, dim)
+        value = a + weight.reshape(shape) * (b - a)
+    return (value > 0).astype(np.uint8)
+
+
+def _is_half_pixel(coarse: Geometry, fine: Geometry) -> bool:
+    """Whether fine voxel ``o`` sits at coarse index ``(o + 0.5)·n_coarse/n_fine − 0.5`` along every axis."""
+    for axis in range(3):
+        n_in, n_out = coarse.shape[2 - axis], fine.shape[2 - axis]
+        o = np.arange(n_out)
+        p = (fine.origin[axis] + fine.spacing[axis] * o - coarse.origin[axis]) / coarse.spacing[axis]
+        if not np.allclose(p, (o + 0.5) * n_in / n_out - 0.5, atol=1e-6):
+            return False
+    return True
+
+
+_RESIZERS: dict[tuple, Any] = {}
+
+
+def _resize_session(shape_in: tuple[int, ...], shape_out: tuple[int, ...]) -> Any:
+    """An ONNX Runtime session of ``Resize`` (linear, half-pixel) followed by ``> 0``; None without onnxruntime."""
+    import torch
+
+    key = (tuple(shape_in), tuple(shape_out), torch.get_num_threads())
+    if key not in _RESIZERS:
+        try:
+            import onnxruntime as ort
+            from onnx import TensorProto, helper
+        except ImportError:
+            return None
+        sizes = helper.make_tensor("sizes", TensorProto.INT64, [5], [1, 1, *shape_out])
+        zero = helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0])
+        graph = helper.make_graph(
+            [helper.make_node("Resize", ["logits", "", "", "sizes"], ["fine"], mode="linear",
+                              coordinate_transformation_mode="half_pixel"),
+             helper.make_node("Greater", ["fine", "zero"], ["zone"])],
+            "zone_on_fine", [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 1, *shape_in])],
+            [helper.make_tensor_value_info("zone", TensorProto.BOOL, [1, 1, *shape_out])], initializer=[sizes, zero])
+        options = ort.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = key[2], 1
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        _RESIZERS[key] = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return _RESIZERS[key]
 
 
 def predict_zone_network(
     ct: Volume, applicators: list[Applicator], request: AblationRequest, *, vessels: np.ndarray | None = None,
     device: Any = "auto", cache_dir: Any = None,
 ) -> np.ndarray:
-    """Network zone (uint8 on the CT grid): one patch per applicator around its zone centre, union of the zones.
+    """Network zone (uint8 on the CT grid): one patch per applicator around its zone centre, its logit difference
+    interpolated linearly onto the CT grid and thresholded at 0, union of the zones.
 
     With a ``vessels`` mask (on the CT grid) the CT channel is rendered as the solver sees the anatomy, 100 HU
     tissue and 180 HU vessels (the network's training distribution; the solver too treats everything but the
@@ -274,9 +471,10 @@ def predict_zone_network(
         geometry = patch_geometry(applicator.point_from_tip(offset))
         ct_patch = resample_to_geometry(ct, geometry, "linear", default_value=-1000.0).array.astype(np.float32)
         q = _source(geometry, applicator, device_preset.key, request.power_w, request.time_s)
-        patch = predict_patch(network_inputs(ct_patch, q, request.power_w, request.time_s), device=device,
-                              cache_dir=cache_dir)
-        zone |= resample_to_geometry(Volume(patch, geometry), ct.geometry, "nearest").array.astype(np.uint8)
+        logits = predict_logits(network_inputs(ct_patch, q, request.power_w, request.time_s), device=device,
+                                cache_dir=cache_dir)
+        on_ct = resample_to_geometry(Volume(logits, geometry), ct.geometry, "linear", default_value=-1.0).array
+        zone |= (on_ct > 0).astype(np.uint8)
     return zone
 
 
@@ -299,16 +497,18 @@ def build_dataset(seeds: list[int], processes: int = 2) -> dict[str, np.ndarray]
             "seconds": np.array([o[2] for o in out]), "seeds": np.array(seeds)}
 
 
-NETWORK_ARGS = {"spatial_dims": 3, "in_channels": 4, "out_channels": 2, "channels": [8, 16, 32, 64],
-                "strides": [2, 2, 2], "num_res_units": 1, "norm": "instance"}
+NETWORK_ARGS = {"spatial_dims": 3, "in_channels": 4, "out_channels": 2, "channels": [4, 8, 16, 32],
+                "strides": [2, 2, 2], "num_res_units": 0, "norm": "instance"}
 
 
 def train(data: dict[str, np.ndarray], epochs: int = 30, batch_size: int = 4, learning_rate: float = 2e-3,
-          seed: int = 0, log: Any = print, init_state: dict | None = None) -> tuple[Any, list[float]]:
+          seed: int = 0, log: Any = print, init_state: dict | None = None,
+          network_args: dict[str, Any] | None = None) -> tuple[Any, list[float]]:
     """Train the U-Net (Dice + cross-entropy, Adam, random flips/permutations of the axes as augmentation).
 
     Args:
         init_state: a state dict to start from (fine-tuning), None = random initialisation.
+        network_args: MONAI ``UNet`` arguments (default :data:`NETWORK_ARGS`).
     """
     import torch
     from monai.losses import DiceCELoss
@@ -316,7 +516,7 @@ def train(data: dict[str, np.ndarray], epochs: int = 30, batch_size: int = 4, le
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    net = UNet(**NETWORK_ARGS)
+    net = UNet(**(network_args or NETWORK_ARGS))
     if init_state is not None:
         net.load_state_dict(init_state)
     optimiser = torch.optim.Adam(net.parameters(), lr=learning_rate)
@@ -349,22 +549,30 @@ def train(data: dict[str, np.ndarray], epochs: int = 30, batch_size: int = 4, le
     return net, history
 
 
-def write_card(folder: Path, weights: Path, evaluation: dict[str, Any]) -> Path:
-    """Write the model card beside the weights (checksum, network, inputs, and the held-out evaluation)."""
+def write_card(folder: Path, weights: Path, evaluation: dict[str, Any], onnx: Path | None = None) -> Path:
+    """Write the model card beside the weights (checksums, network, inputs, and the held-out evaluation).
+
+    With ``onnx`` the card's format is ``onnx`` (ONNX Runtime runs the graph on the CPU) and the state dict is listed
+    as a second verified file, which the PyTorch backend (GPU, or no onnxruntime) builds from ``network``.
+    """
     import hashlib
     import json
 
-    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    def entry(path: Path) -> dict[str, Any]:
+        return {"url": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "filename": path.name,
+                "size": path.stat().st_size}
+
+    files = [entry(onnx), entry(weights)] if onnx is not None else [entry(weights)]
     card = {
         "id": "ablation-zone-surrogate",
-        "version": "1.2.0",
+        "version": "1.3.0",
         "name": "Ablation-zone surrogate of the bioheat solver (synthetic training only)",
         "description": "3-D U-Net predicting the Arrhenius Omega >= 1 microwave-ablation zone that "
                        "AblationSimulatorLib's Pennes solver computes in perfused liver with vessels as heat sinks.",
         "task": "image-to-image",
-        "format": "state_dict",
-        "files": [{"url": weights.name, "sha256": digest, "filename": weights.name,
-                   "size": weights.stat().st_size}],
+        "format": "onnx" if onnx is not None else "state_dict",
+        "files": files,
+        "weights": files[0]["filename"],
         "network": {"name": "UNet", "args": NETWORK_ARGS},
         "input": {
             "modality": "CT",
@@ -409,18 +617,22 @@ def write_card(folder: Path, weights: Path, evaluation: dict[str, Any]) -> Path:
             {"metric": "Dice vs solver (minimum)", "value": round(evaluation["dice_min"], 4),
              "dataset": f"{evaluation['n_test']} held-out synthetic simulations", "structure": "ablation zone",
              "source": "AblationSimulatorLib.surrogate evaluation (this project)"},
-            {"metric": "speed-up vs solver (median, 1 CPU thread, same 48^3 grid of 1.5 mm)",
+            {"metric": "speed-up vs solver (median, 1 CPU thread, same 48^3 grid of 1.5 mm; solver times recorded "
+                       "when the test set was simulated, network timed during the evaluation)",
              "value": round(evaluation["speedup_median"], 1),
              "dataset": f"{evaluation['n_test']} held-out synthetic simulations",
              "source": "AblationSimulatorLib.surrogate evaluation (this project)"},
-            {"metric": "Dice vs 1 mm solver over the same 72 mm field of view (mean; network zone resampled)",
+            {"metric": "Dice vs 1 mm solver over the same 72 mm field of view (mean; network logit difference "
+                       "interpolated trilinearly onto the 1 mm grid)",
              "value": round(evaluation["dice_fine_mean"], 4),
              "dataset": f"{evaluation['n_fine']} held-out synthetic simulations (seeds 100000+)",
              "structure": "ablation zone", "source": "AblationSimulatorLib.surrogate.compare_with_fine_solver"},
             {"metric": "Dice vs 1 mm solver (minimum)", "value": round(evaluation["dice_fine_min"], 4),
              "dataset": f"{evaluation['n_fine']} held-out synthetic simulations", "structure": "ablation zone",
              "source": "AblationSimulatorLib.surrogate.compare_with_fine_solver"},
-            {"metric": "speed-up vs 1 mm solver over the same field of view (median, 1 CPU thread)",
+            {"metric": "speed-up vs 1 mm solver over the same field of view (median, 1 CPU thread for both; network: "
+                       f"{evaluation.get('backend', 'PyTorch')} forward pass and zone_on_fine, timed in the same run "
+                       "as the solver)",
              "value": round(evaluation["speedup_fine_median"], 1),
              "dataset": f"{evaluation['n_fine']} held-out synthetic simulations",
              "source": "AblationSimulatorLib.surrogate.compare_with_fine_solver"},
@@ -433,9 +645,64 @@ def write_card(folder: Path, weights: Path, evaluation: dict[str, Any]) -> Path:
     return path
 
 
+def narrow_state_dict(state: dict[str, Any], network_args: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Initialise a narrower U-Net (fewer channels, same number of levels) from a wider one's state dict: each tensor
+    keeps its leading channels; the transposed convolutions that read a skip concatenation ``[skip, deeper]`` keep
+    the leading channels of each part. From ``num_res_units=1`` to ``0`` the residual branches and the convolutions
+    after each transposed convolution are dropped and each level keeps its main convolution. Fine-tuning then adapts
+    the weights (``main``)."""
+    import re
+
+    from monai.networks.nets import UNet
+
+    args = network_args or NETWORK_ARGS
+    shapes = {k: v.shape for k, v in UNet(**args).state_dict().items()}
+    if args.get("num_res_units", 0) == 0 and any(".residual." in k for k in state):
+        renamed = {}
+        for key, tensor in state.items():
+            if ".residual." in key or re.search(r"(model\.2|submodule\.2)\.1\.", key):
+                continue
+            key = key.replace(".conv.unit0.conv.", ".conv.").replace(".conv.unit0.adn.", ".adn.")
+            renamed[re.sub(r"(model\.2|submodule\.2)\.0\.", r"\1.", key)] = tensor
+        state = {k: v for k, v in renamed.items() if k in shapes}  # the top layer has no activation
+    if "model.0.conv.weight" in state:  # num_res_units = 0: one convolution per layer
+        down, top, up = r"model\.1\.(submodule\.1\.)*submodule\.(0\.)?conv\.weight", "model.2.", "submodule.2."
+        first = "model.0.conv.weight"
+    else:
+        down = r"model\.1\.(submodule\.1\.)*submodule\.(0\.)?conv\.unit0\.conv\.weight"
+        top, up, first = "model.2.0.", "submodule.2.0.", "model.0.conv.unit0.conv.weight"
+    old_channels = [int(state[first].shape[0])]
+    old_channels += [int(v.shape[0]) for k, v in state.items() if re.fullmatch(down, k)]
+    # skip concatenations, outermost first: the up layer at depth d reads [channels[d] skip, deeper path]
+    up_keys = [top + "conv.weight"] + [
+        "model.1." + "submodule.1." * depth + up + "conv.weight" for depth in range(len(old_channels) - 2)]
+    return _narrow(state, shapes, dict(zip(up_keys, old_channels, strict=False)))
+
+
+def _narrow(state: dict[str, Any], shapes: dict[str, Any], skips: dict[str, int]) -> dict[str, Any]:
+    import torch
+
+    narrowed = {}
+    for key, tensor in state.items():
+        if key not in shapes:
+            raise AblationInputError(f"The weights do not fit the network: unexpected '{key}'")
+        for dim, size in enumerate(shapes[key]):
+            if tensor.shape[dim] == size:
+                continue
+            if key in skips and dim == 0:
+                c, total = skips[key], tensor.shape[0]
+                index = list(range(c * size // total)) + list(range(c, c + (total - c) * size // total))
+            else:
+                index = list(range(size))
+            tensor = tensor.index_select(dim, torch.tensor(index))
+        narrowed[key] = tensor.clone()
+    return narrowed
+
+
 def main() -> None:  # pragma: no cover - offline tool
     """``python -m AblationSimulatorLib.surrogate OUT_DIR [N_TRAIN N_TEST EPOCHS [N_FINE [INIT_WEIGHTS LR]]]``:
-    data, training (or fine-tuning from INIT_WEIGHTS), evaluation against the 1.5 mm and the 1 mm solver."""
+    data, training (or fine-tuning from INIT_WEIGHTS, narrowed to ``NETWORK_ARGS`` when wider), ONNX export,
+    evaluation against the 1.5 mm and the 1 mm solver (1 CPU thread for both), card."""
     import json
     import sys
 
@@ -452,32 +719,50 @@ def main() -> None:  # pragma: no cover - offline tool
         np.savez_compressed(train_file, **build_dataset(list(range(n_train))))
     if not test_file.exists():
         np.savez_compressed(test_file, **build_dataset(list(range(100_000, 100_000 + n_test))))
-    data, test = dict(np.load(train_file)), dict(np.load(test_file))
+    data = dict(np.load(train_file))
     torch.set_num_threads(1)  # one thread is several times faster than two on a shared 2-core machine
-    init_state = torch.load(init, map_location="cpu") if init is not None else None
+    init_state = narrow_state_dict(torch.load(init, map_location="cpu")) if init is not None else None
+    started = time.perf_counter()
     net, history = train(data, epochs=epochs, learning_rate=learning_rate, init_state=init_state)
+    report: dict[str, Any] = {"n_train": n_train, "n_test": n_test, "epochs": epochs, "learning_rate": learning_rate,
+                              "loss_history": history, "training_seconds": time.perf_counter() - started}
     torch.save(net.state_dict(), out / WEIGHTS_FILE)
-    dices, seconds = [], []
-    with torch.no_grad():
-        for x, zone in zip(test["inputs"], test["zones"], strict=True):
-            started = time.perf_counter()
-            pred = net(torch.as_tensor(x[None].astype(np.float32))).argmax(1)[0].numpy()
-            seconds.append(time.perf_counter() - started)
-            dices.append(dice(pred, zone))
-    report: dict[str, Any] = {
-        "n_train": n_train, "n_test": n_test, "epochs": epochs, "learning_rate": learning_rate,
-        "loss_history": history, "dice_mean": float(np.mean(dices)), "dice_median": float(np.median(dices)),
-        "dice_min": float(np.min(dices)), "network_seconds_median_cpu1": float(np.median(seconds)),
-        "solver_seconds_median_cpu1": float(np.median(test["seconds"])),
-        "speedup_median": float(np.median(test["seconds"]) / np.median(seconds))}
     if init is not None:
-        report["initialisation"] = (f"Fine-tuned from the previous weights ({init.name}, trained the same way on "
-                                    "simulations with the former per-chart-row source calibration).")
-    write_card(out, out / WEIGHTS_FILE, report | {"dice_fine_mean": 0.0, "dice_fine_min": 0.0,
-                                                  "speedup_fine_median": 0.0, "n_fine": 0})
+        report["initialisation"] = (f"Fine-tuned from the previous weights ({init.name}; when wider, each layer's "
+                                    "leading channels, see narrow_state_dict).")
+    report = evaluate(out, report, n_fine)
+    print(json.dumps({k: v for k, v in report.items() if k not in ("loss_history", "fine")}, indent=1))
+
+
+def evaluate(out: Path, report: dict[str, Any], n_fine: int = 16) -> dict[str, Any]:  # pragma: no cover - offline
+    """Export ``out/ablation-zone-surrogate.pt`` to ONNX, measure Dice and speed on ``out/test.npz`` (the 1.5 mm
+    labels) and against the 1 mm solver on ``n_fine`` held-out seeds 100000+, and write the card and
+    ``evaluation.json`` into ``out``. Network and solver run on one CPU thread (ONNX Runtime for the network)."""
+    import json
+
+    import torch
+
     from HCCInterventionalAILib.models import load_card
 
+    torch.set_num_threads(1)
+    weights = out / WEIGHTS_FILE
+    onnx = export_onnx(weights, out / WEIGHTS_FILE.replace(".pt", ".onnx"))
+    test = dict(np.load(out / "test.npz"))
+    blank = {"dice_mean": 0.0, "dice_min": 0.0, "speedup_median": 0.0, "dice_fine_mean": 0.0, "dice_fine_min": 0.0,
+             "speedup_fine_median": 0.0, "n_fine": 0}
+    write_card(out, weights, blank | report, onnx=onnx)
     card = load_card(out / CARD_FILE)
+    dices, seconds = [], []
+    for x, zone in zip(test["inputs"], test["zones"], strict=True):
+        predict_patch(x, card=card, cache_dir=out / "cache")  # warm-up
+        started = time.perf_counter()
+        pred = predict_patch(x, card=card, cache_dir=out / "cache")
+        seconds.append(time.perf_counter() - started)
+        dices.append(dice(pred, zone))
+    report |= {"backend": "ONNX Runtime", "dice_mean": float(np.mean(dices)), "dice_median": float(np.median(dices)),
+               "dice_min": float(np.min(dices)), "network_seconds_median_cpu1": float(np.median(seconds)),
+               "solver_seconds_median_cpu1": float(np.median(test["seconds"])),
+               "speedup_median": float(np.median(test["seconds"]) / np.median(seconds))}
     fine = [compare_with_fine_solver(seed, card=card, cache_dir=out / "cache")
             for seed in range(100_000, 100_000 + n_fine)]
     report |= {"n_fine": n_fine, "fine": [vars(f) for f in fine],
@@ -489,8 +774,8 @@ def main() -> None:  # pragma: no cover - offline tool
                "speedup_coarse_median_fine_seeds": float(np.median([f.solver_coarse_seconds for f in fine])
                                                          / np.median([f.network_seconds for f in fine]))}
     (out / "evaluation.json").write_text(json.dumps(report, indent=1))
-    write_card(out, out / WEIGHTS_FILE, report)
-    print(json.dumps({k: v for k, v in report.items() if k not in ("loss_history", "fine")}, indent=1))
+    write_card(out, weights, report, onnx=onnx)
+    return report
 
 
 if __name__ == "__main__":  # pragma: no cover
