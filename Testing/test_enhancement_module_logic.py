@@ -9,7 +9,6 @@ nodes' own arrays.
 from __future__ import annotations
 
 import ast
-import importlib.util
 import sys
 
 import numpy as np
@@ -35,12 +34,8 @@ pytestmark = pytest.mark.scene
 
 @pytest.fixture
 def module(headless):
-    """The module file loaded with the stand-ins, from the HCCInterventionalAI folder."""
-    spec = importlib.util.spec_from_file_location(MODULE, MODULE_FILE)
-    loaded = importlib.util.module_from_spec(spec)
-    headless.monkeypatch.setitem(sys.modules, MODULE, loaded)
-    spec.loader.exec_module(loaded)
-    return loaded
+    """The module file loaded with the stand-ins (slicer_stubs.Headless.load finds it in HCCInterventionalAI/)."""
+    return headless.load(MODULE)
 
 
 @pytest.fixture(scope="module")
