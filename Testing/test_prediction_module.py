@@ -37,10 +37,7 @@ def test_static_gui_checks(static_paths, check):
 
 
 def test_template_classes():
-    tree = ast.parse(MODULE_FILE.read_text(encoding="utf-8"))
-    names = {node.name for node in tree.body if isinstance(node, ast.ClassDef)}
-    assert {MODULE, f"{MODULE}Widget", f"{MODULE}Logic", f"{MODULE}Test", f"{MODULE}ParameterNode"} <= names
-    assert len(MODULE_FILE.read_text(encoding="utf-8").splitlines()) < 600
+    gui_static.check_template_module(MODULE_FILE, MODULE)
 
 
 # -- headless -----------------------------------------------------------------------------------------------
