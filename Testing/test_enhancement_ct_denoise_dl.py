@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from reference_data import DCMQI
+from torch_threads import one_torch_thread  # noqa: F401  (autouse: torch on one thread)
 from typer.testing import CliRunner
 
 torch = pytest.importorskip("torch")
@@ -39,14 +40,6 @@ def card_path() -> Path:
 
 def _denoise(ct, **kwargs):
     return denoise_with_card(ct, MODEL_ID, **kwargs)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

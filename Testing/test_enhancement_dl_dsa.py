@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from torch_threads import one_torch_thread  # noqa: F401  (autouse: torch on one thread)
 from typer.testing import CliRunner
 
 torch = pytest.importorskip("torch")
@@ -33,14 +34,6 @@ from HCCInterventionalAILib.enhancement.errors import (  # noqa: E402
 from HCCInterventionalAILib.models import ChecksumMismatchError, load_card  # noqa: E402
 
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

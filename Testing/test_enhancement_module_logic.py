@@ -8,12 +8,11 @@ nodes' own arrays.
 
 from __future__ import annotations
 
-import ast
-import importlib.util
 import sys
 
 import numpy as np
 import pytest
+import test_module_gui_static as gui_static
 from packaging_lists import ROOT
 from torch_threads import one_torch_thread  # noqa: F401  (autouse: torch on one thread)
 
@@ -23,10 +22,7 @@ MARGIN = 8
 
 
 def test_template_classes_and_length():
-    tree = ast.parse(MODULE_FILE.read_text(encoding="utf-8"))
-    names = {node.name for node in tree.body if isinstance(node, ast.ClassDef)}
-    assert {MODULE, f"{MODULE}Widget", f"{MODULE}Logic", f"{MODULE}Test", f"{MODULE}ParameterNode"} <= names
-    assert len(MODULE_FILE.read_text(encoding="utf-8").splitlines()) < 600
+    gui_static.check_template_module(MODULE_FILE, MODULE)
 
 
 pytest.importorskip("torch")
@@ -35,12 +31,8 @@ pytestmark = pytest.mark.scene
 
 @pytest.fixture
 def module(headless):
-    """The module file loaded with the stand-ins, from the HCCInterventionalAI folder."""
-    spec = importlib.util.spec_from_file_location(MODULE, MODULE_FILE)
-    loaded = importlib.util.module_from_spec(spec)
-    headless.monkeypatch.setitem(sys.modules, MODULE, loaded)
-    spec.loader.exec_module(loaded)
-    return loaded
+    """The module file loaded with the stand-ins (slicer_stubs.Headless.load finds it in HCCInterventionalAI/)."""
+    return headless.load(MODULE)
 
 
 @pytest.fixture(scope="module")

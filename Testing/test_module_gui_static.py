@@ -94,6 +94,15 @@ def _classes(tree: ast.Module) -> dict[str, ast.ClassDef]:
     return {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
 
 
+def check_template_module(module_file: Path, module: str, max_lines: int = 600) -> None:
+    """``module_file`` defines Slicer's scripted-module template classes (X, XWidget, XLogic, XTest,
+    XParameterNode) and stays under ``max_lines`` lines (used by the per-module test files)."""
+    text = module_file.read_text(encoding="utf-8")
+    names = set(_classes(ast.parse(text)))
+    assert {module, f"{module}Widget", f"{module}Logic", f"{module}Test", f"{module}ParameterNode"} <= names
+    assert len(text.splitlines()) < max_lines
+
+
 def _enum_classes(tree: ast.Module) -> dict[str, ast.ClassDef]:
     enums = {}
     for name, node in _classes(tree).items():

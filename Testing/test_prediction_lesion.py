@@ -9,8 +9,6 @@ the library's ``predict_patient`` on that row (probability equal to 1e-12).
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import sys
 
 import pytest
 from packaging_lists import ROOT
@@ -26,12 +24,8 @@ PRESET = "ct-portal-venous"
 
 @pytest.fixture
 def module(headless):
-    """The module file loaded with the stand-ins (from the host folder, as in test_prediction_module)."""
-    spec = importlib.util.spec_from_file_location(MODULE, MODULE_FILE)
-    loaded = importlib.util.module_from_spec(spec)
-    headless.monkeypatch.setitem(sys.modules, MODULE, loaded)
-    spec.loader.exec_module(loaded)
-    return loaded
+    """The module file loaded with the stand-ins (slicer_stubs.Headless.load finds it in HCCInterventionalAI/)."""
+    return headless.load(MODULE)
 
 
 def _lesion_arrays(sample):

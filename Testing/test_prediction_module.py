@@ -8,10 +8,8 @@ stand-ins as the other modules (slicer_stubs).
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 import math
-import sys
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -39,10 +37,7 @@ def test_static_gui_checks(static_paths, check):
 
 
 def test_template_classes():
-    tree = ast.parse(MODULE_FILE.read_text(encoding="utf-8"))
-    names = {node.name for node in tree.body if isinstance(node, ast.ClassDef)}
-    assert {MODULE, f"{MODULE}Widget", f"{MODULE}Logic", f"{MODULE}Test", f"{MODULE}ParameterNode"} <= names
-    assert len(MODULE_FILE.read_text(encoding="utf-8").splitlines()) < 600
+    gui_static.check_template_module(MODULE_FILE, MODULE)
 
 
 # -- headless -----------------------------------------------------------------------------------------------
@@ -52,12 +47,8 @@ pytest.importorskip("skops")
 
 @pytest.fixture
 def module(headless):
-    """The module file loaded with the stand-ins (as slicer_stubs.Headless.load, from the host folder)."""
-    spec = importlib.util.spec_from_file_location(MODULE, MODULE_FILE)
-    loaded = importlib.util.module_from_spec(spec)
-    headless.monkeypatch.setitem(sys.modules, MODULE, loaded)
-    spec.loader.exec_module(loaded)
-    return loaded
+    """The module file loaded with the stand-ins (slicer_stubs.Headless.load finds it in HCCInterventionalAI/)."""
+    return headless.load(MODULE)
 
 
 @pytest.fixture(scope="module")

@@ -22,20 +22,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import time
 
 import numpy as np
-
-
-def _median_time(function, repeats: int) -> float:
-    function()  # warm-up (imports, allocations, kernels)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from _common import median_time
 
 
 def _sitk_rigid_per_frame(frames: np.ndarray, mask_index: int = 0) -> None:
@@ -127,7 +117,7 @@ def main() -> None:
                 def once(run=run, motion=motion, backend=backend, device=device, result=result) -> None:
                     result["dsa"] = subtract_run(run.frames, 0, motion, backend=backend, device=device)
 
-                seconds = _median_time(once, args.repeats)
+                seconds = median_time(once, args.repeats, warm_up=True)
                 fps = args.frames / seconds
                 name = "DSA plain subtraction" if motion == "none" else f"DSA {motion} ({backend})"
                 rows.append((name, f"{size}²", device, seconds / args.frames, fps, fps / base_fps,

@@ -16,20 +16,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 
 import numpy as np
-
-
-def _median_time(function, repeats: int) -> float:
-    function()  # warm-up (imports, model loading, allocations)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from _common import median_time
 
 
 def _row(case: str, size: str, device: str, seconds: float, baseline: float, unit: str) -> None:
@@ -68,8 +57,10 @@ def main() -> None:
     for size in args.sizes:
         run = simulate_angio_run(n_frames=args.frames, shape=(size, size), motion="deformable", seed=5)
         for device in devices:
-            base = _median_time(lambda: subtract_run(run.frames, 0, "deformable", device=device), args.repeats)  # noqa: B023
-            dl = _median_time(lambda: subtract_run_dl(run.frames, device=device), args.repeats)  # noqa: B023
+            base = median_time(lambda: subtract_run(run.frames, 0, "deformable", device=device),  # noqa: B023
+                               args.repeats, warm_up=True)
+            dl = median_time(lambda: subtract_run_dl(run.frames, device=device), args.repeats,  # noqa: B023
+                             warm_up=True)
             _row("classical deformable DSA (baseline)", f"{args.frames}×{size}²", device, base, base,
                  f"{args.frames / base:.1f} frames/s")
             _row("mask-free DL DSA", f"{args.frames}×{size}²", device, dl, base, f"{args.frames / dl:.1f} frames/s")
@@ -81,8 +72,10 @@ def main() -> None:
     ct = Volume.from_array(array.astype(np.float32), spacing=(0.8, 0.8, 2.0), modality="CT", units="HU")
     for device in devices:
         settings = Noise2SelfSettings(iterations=args.iterations, device=device)
-        base = _median_time(lambda: denoise_volume(ct, settings=settings, device=device), args.repeats)  # noqa: B023
-        dl = _median_time(lambda: denoise_with_card(ct, DENOISER_CARD, device=device), args.repeats)  # noqa: B023
+        base = median_time(lambda: denoise_volume(ct, settings=settings, device=device),  # noqa: B023
+                           args.repeats, warm_up=True)
+        dl = median_time(lambda: denoise_with_card(ct, DENOISER_CARD, device=device), args.repeats,  # noqa: B023
+                         warm_up=True)
         _row(f"Noise2Self ({args.iterations} steps + inference, baseline)", f"{k}×{j}×{i}", device, base, base,
              "per volume")
         _row("supervised denoiser (tiled)", f"{k}×{j}×{i}", device, dl, base, "per volume")

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
+
+from _common import median_time
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "HCCInterventionalAI"))  # runnable from a plain checkout too
@@ -37,15 +37,6 @@ from HCCInterventionalAILib.prediction.modelling import fit_integrated_model  # 
 from HCCInterventionalAILib.prediction.pipeline import TrainingRequest, train_model  # noqa: E402
 
 INTERACTION = ("afp_gt_400", "pvtt", "tumour_size_cm", "ecog")
-
-
-def _median_time(function: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def _bench_size(n: int, repeats: int) -> list[tuple[str, str, str, float, float]]:
@@ -61,10 +52,10 @@ def _bench_size(n: int, repeats: int) -> list[tuple[str, str, str, float, float]
         cohort.table[list(cohort.columns.radiomics)]))
     y = cohort.table[cohort.columns.outcome].to_numpy()
     categorical = [p for p in predictors if p in cohort.columns.categorical]
-    baseline = _median_time(lambda: fit_integrated_model(table, y, predictors, categorical), max(repeats, 3))
+    baseline = median_time(lambda: fit_integrated_model(table, y, predictors, categorical), max(repeats, 3))
     cases = {"integrated model only": baseline,
-             "pipeline, no nested CV": _median_time(lambda: train_model(request(False)), repeats),
-             "pipeline + nested CV (lasso x logistic, xgboost)": _median_time(lambda: train_model(request(True)),
+             "pipeline, no nested CV": median_time(lambda: train_model(request(False)), repeats),
+             "pipeline + nested CV (lasso x logistic, xgboost)": median_time(lambda: train_model(request(True)),
                                                                                repeats)}
     with tempfile.TemporaryDirectory() as folder:
         def save_load() -> None:
@@ -74,7 +65,7 @@ def _bench_size(n: int, repeats: int) -> list[tuple[str, str, str, float, float]
                           radiomics_score=models["radiomics_score"], interaction=models["interaction"])
             load_artefact(target)
 
-        cases["save + load artefact"] = _median_time(save_load, max(repeats, 3))
+        cases["save + load artefact"] = median_time(save_load, max(repeats, 3))
     return [(case, f"{n:,} patients", "cpu", seconds, seconds / baseline) for case, seconds in cases.items()]
 
 

@@ -42,13 +42,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from _common import median_time
 
 ROOT = Path(__file__).resolve().parents[1]
 # This file is named radiomics.py: drop its own folder from the path so that `import radiomics` finds pyradiomics.
@@ -74,15 +74,6 @@ def _case(seed: int, n: int = 64) -> tuple[Volume, Volume]:
     image[lesion] = rng.normal(50, 12, int(lesion.sum()))
     return (Volume(image.round().astype(np.int16), geometry, modality="CT"),
             Volume(lesion.astype(np.uint8), geometry))
-
-
-def _median(function, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def _cpu_ticks() -> tuple[int, int]:
@@ -124,7 +115,7 @@ def _timer(folder: Path):
     def timed(name: str, function) -> float:
         busy0, total0 = _cpu_ticks()
         cpu0 = _process_cpu()
-        median = _median(lambda: function(folder / f"run{next(counter)}"), REPEATS[0])
+        median = median_time(lambda: function(folder / f"run{next(counter)}"), REPEATS[0])
         cpu1 = _process_cpu()
         CPU[name] = (cpu1[0] + cpu1[1] - cpu0[0] - cpu0[1]) / REPEATS[0]
         CPU[name + " workers"] = (cpu1[1] - cpu0[1]) / REPEATS[0]
@@ -160,8 +151,8 @@ def main() -> None:
     params, _ = load_params("ibsi-ct")
     extractor = featureextractor.RadiomicsFeatureExtractor(params)
     sitk_image, sitk_mask = to_sitk(image.with_array(image.array.astype(np.float32))), to_sitk(mask)
-    direct = _median(lambda: extractor.execute(sitk_image, sitk_mask, label=1), args.repeats)
-    ours = _median(lambda: extract_features(image, mask, "ibsi-ct"), args.repeats)
+    direct = median_time(lambda: extractor.execute(sitk_image, sitk_mask, label=1), args.repeats)
+    ours = median_time(lambda: extract_features(image, mask, "ibsi-ct"), args.repeats)
     print(f"{'case':34s} {'size':>10s} {'device':>6s} {'median s':>9s} {'baseline s':>10s} {'ratio':>6s}")
     print(f"{'extract_features, ibsi-ct':34s} {'64x64x64':>10s} {'cpu':>6s} {ours:9.2f} {direct:10.2f} "
           f"{ours / direct:6.2f}")

@@ -13,12 +13,11 @@ Usage: ``python benchmarks/segmentation.py [--repeats N] [--quick]`` (``--quick`
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
+from _common import median_time
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "HCCInterventionalAI"))
@@ -27,15 +26,6 @@ from HCCInterventionalAILib.imaging.resample import resample_to_geometry  # noqa
 from HCCInterventionalAILib.imaging.volume import Geometry, Volume  # noqa: E402
 from HCCInterventionalAILib.sample import make_sample_patient  # noqa: E402
 from HCCInterventionalAILib.segmentation import overlap_metrics, segment_liver_tumour  # noqa: E402
-
-
-def _median_time(function, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def _baseline(volume: Volume):
@@ -89,9 +79,9 @@ def main() -> None:
           f"{'liver Dice':>10s}")
     for name, images, reference, liver in cases:
         results = []
-        seconds = _median_time(lambda images=images, results=results: results.append(segment_liver_tumour(images)),
+        seconds = median_time(lambda images=images, results=results: results.append(segment_liver_tumour(images)),
                                args.repeats)
-        baseline = _median_time(lambda reference=reference: _baseline(reference), args.repeats)
+        baseline = median_time(lambda reference=reference: _baseline(reference), args.repeats)
         size = "x".join(str(n) for n in reference.shape[::-1])
         dice = "-" if liver is None else f"{overlap_metrics(results[0].liver, liver, reference.spacing).dice:.3f}"
         print(f"{name:36s} {size:>14s} {'cpu':>6s} {seconds:9.2f} {baseline:10.2f} {seconds / baseline:6.1f} {dice:>10s}")

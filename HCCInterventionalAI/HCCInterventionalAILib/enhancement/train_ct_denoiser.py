@@ -19,8 +19,6 @@ slice. Writes ``ct-denoise-simulated-lowdose.pt`` + ``.json`` into ``OUT_DIR``.
 
 from __future__ import annotations
 
-import argparse
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -29,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..models.card import InputNormalisation
+from ..models.training import fit, training_parser, weights_files, write_trained_card
 
 __all__ = ["DOSE_RANGE", "I0_REF", "MODEL_ID", "NETWORK_ARGS", "NORMALISATION", "evaluate", "load_dcmqi_slices",
            "main", "train", "write_card"]
@@ -94,11 +93,8 @@ def train(pairs: list[dict[str, Any]], iterations: int, seed: int, batch_size: i
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = UNet(**NETWORK_ARGS)
-    optimiser = torch.optim.Adam(net.parameters(), lr=learning_rate)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, iterations)
-    history: list[float] = []
-    net.train()
-    for step in range(iterations):
+
+    def batch_loss(net: Any) -> Any:
         xs, ys = [], []
         for _ in range(batch_size):
             pair = pairs[int(rng.integers(len(pairs)))]
@@ -116,15 +112,9 @@ def train(pairs: list[dict[str, Any]], iterations: int, seed: int, batch_size: i
                 out.append(NORMALISATION.forward(np.asarray(image[:, ::-1] if flip else image, np.float32)))
         x = torch.from_numpy(np.stack(xs)[:, None])
         y = torch.from_numpy(np.stack(ys)[:, None])
-        loss = (x + net(x) - y).abs().mean()
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        schedule.step()
-        history.append(float(loss.detach()))
-        if (step + 1) % 100 == 0:
-            log(f"step {step + 1}/{iterations}: loss {np.mean(history[-100:]):.4f}")
-    net.eval()
+        return (x + net(x) - y).abs().mean()
+
+    history = fit(net, iterations, learning_rate, batch_loss, log)
     return net, history
 
 
@@ -166,7 +156,6 @@ def evaluate(net: Any, held_out: list[tuple[np.ndarray, float]], seed: int = 777
 
 def write_card(folder: Path, weights: Path, evaluation: dict[str, Any], settings: dict[str, Any]) -> Path:
     """Write the model card beside the weights."""
-    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
     source = "HCCInterventionalAILib.enhancement.train_ct_denoiser evaluation (this project)"
     accuracy = []
     for entry in evaluation.values():
@@ -185,8 +174,7 @@ def write_card(folder: Path, weights: Path, evaluation: dict[str, Any], settings
                        "standard-dose original (tiled inference).",
         "task": "image-to-image",
         "format": "state_dict",
-        "files": [{"url": weights.name, "sha256": digest, "filename": weights.name,
-                   "size": weights.stat().st_size}],
+        "files": weights_files(weights),
         "network": {"name": "UNet", "args": NETWORK_ARGS},
         "input": {
             "modality": "CT",
@@ -230,21 +218,16 @@ def write_card(folder: Path, weights: Path, evaluation: dict[str, Any], settings
         "validation_status": "Trained on simulated low-dose noise of two open-licence CT slices; research demo, "
                              "not clinically validated, not for clinical use",
     }
-    path = folder / CARD_FILE
-    path.write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
-    return path
+    return write_trained_card(folder / CARD_FILE, card)
 
 
 def main(argv: list[str] | None = None) -> None:  # pragma: no cover - offline tool
     """Simulate, train, evaluate, write weights + card (see the module docstring)."""
     import torch
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out", type=Path)
+    parser = training_parser(__doc__, iterations=3000, seed=1)
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[3].parent / "shared" / "data"
                         / "dicom" / "dcmqi-liver" / "ct-3slice")
-    parser.add_argument("--iterations", type=int, default=3000)
-    parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)

@@ -12,7 +12,6 @@ into ``Resources/ModelCards`` to ship them).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..models.training import fit, training_parser, weights_files, write_trained_card
 from .dl_dsa import (
     CARD_FILE,
     MODEL_ID,
@@ -72,12 +72,9 @@ def train(data: list[tuple[np.ndarray, np.ndarray, np.ndarray]], settings: Train
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
     net = UNet(**NETWORK_ARGS)
-    optimiser = torch.optim.Adam(net.parameters(), lr=settings.learning_rate)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, settings.iterations)
-    history: list[float] = []
     c = settings.crop
-    net.train()
-    for step in range(settings.iterations):
+
+    def batch_loss(net: Any) -> Any:
         xs, ys = [], []
         for _ in range(settings.batch_size):
             x_run, y_run, opacified = data[int(rng.integers(len(data)))]
@@ -100,15 +97,9 @@ def train(data: list[tuple[np.ndarray, np.ndarray, np.ndarray]], settings: Train
         y = torch.from_numpy(np.stack(ys).astype(np.float32))
         x[:, :1] += torch.empty(len(x), 1, 1, 1).uniform_(-0.3, 0.3)  # robustness to the median offset
         weight = 1.0 + 4.0 * (y > 0.02).float()
-        loss = (weight * (10.0 * (net(x) - y)) ** 2).mean()
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        schedule.step()
-        history.append(float(loss.detach()))
-        if (step + 1) % 100 == 0:
-            log(f"step {step + 1}/{settings.iterations}: loss {np.mean(history[-100:]):.4f}")
-    net.eval()
+        return (weight * (10.0 * (net(x) - y)) ** 2).mean()
+
+    history = fit(net, settings.iterations, settings.learning_rate, batch_loss, log)
     return net, history
 
 
@@ -154,7 +145,6 @@ def evaluate_runs(net: Any, seeds_default=EVAL_DEFAULT_SEEDS, seeds_random=EVAL_
 def write_card(folder: Path, weights: Path, settings: TrainSettings, evaluation: dict[str, Any],
                seconds: dict[str, float]) -> Path:
     """Write the model card beside the weights (checksum, network, input, training and the held-out evaluation)."""
-    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
     d, r = evaluation["default"], evaluation["randomised"]
     source = "HCCInterventionalAILib.enhancement.train_dl_dsa evaluation (this project)"
     held = f"{len(EVAL_DEFAULT_SEEDS)} held-out synthetic runs (simulate_angio_run defaults: 12 frames 256^2, " \
@@ -171,8 +161,7 @@ def write_card(folder: Path, weights: Path, settings: TrainSettings, evaluation:
                        "angiographic frame without a mask frame.",
         "task": "image-to-image",
         "format": "state_dict",
-        "files": [{"url": weights.name, "sha256": digest, "filename": weights.name,
-                   "size": weights.stat().st_size}],
+        "files": weights_files(weights),
         "network": {"name": "UNet", "args": NETWORK_ARGS},
         "input": {
             "modality": "XA",
@@ -227,20 +216,15 @@ def write_card(folder: Path, weights: Path, settings: TrainSettings, evaluation:
         "validation_status": "Trained only on synthetic runs, not clinically validated; research demo, "
                              "not for clinical use",
     }
-    path = folder / CARD_FILE
-    path.write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
-    return path
+    return write_trained_card(folder / CARD_FILE, card)
 
 
 def main(argv: list[str] | None = None) -> None:  # pragma: no cover - offline tool
     """Generate, train, evaluate, write weights + card (see the module docstring)."""
     import torch
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out", type=Path)
+    parser = training_parser(__doc__, iterations=TrainSettings.iterations, seed=TrainSettings.seed)
     parser.add_argument("--runs", type=int, default=TrainSettings.runs)
-    parser.add_argument("--iterations", type=int, default=TrainSettings.iterations)
-    parser.add_argument("--seed", type=int, default=TrainSettings.seed)
     settings = parser.parse_args(argv, namespace=TrainSettings())
     settings.out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)  # one thread is several times faster than two on a shared 2-core machine
