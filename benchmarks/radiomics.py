@@ -48,12 +48,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import median_time
 
 ROOT = Path(__file__).resolve().parents[1]
 # This file is named radiomics.py: drop its own folder from the path so that `import radiomics` finds pyradiomics.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT / "HCCInterventionalAI"))
+# ... and put it back last, for the shared benchmark helpers (also in Dask's spawned worker processes)
+sys.path.append(str(Path(__file__).resolve().parent))
+
+from _common import median_time  # noqa: E402
 
 from HCCInterventionalAILib.imaging.io import to_sitk, write_volume  # noqa: E402
 from HCCInterventionalAILib.imaging.volume import Geometry, Volume  # noqa: E402
