@@ -15,6 +15,13 @@ Cases (medians over ``--repeats`` runs after one warm-up, SYNTHETIC runs with kn
 ``--threads`` sets torch's, ITK's and the Gauss–Newton pool's threads alike (default 1: on a shared, loaded
 machine more threads than free cores make OpenBLAS/torch spin; state the load, ``uptime``, with the numbers).
 
+Measured 2026-11-30 on the 2-core Xeon VM with no other job (load 1.2-1.5), ``--no-ct --threads 2``, 10 frames:
+512²: SimpleITK rigid baseline 4.10 frames/s; rigid 37.96 (Gauss-Newton, 9.3×, residual 1.01× the reference) and
+67.72 (torch, 16.5×, 1.03×); deformable 12.32 (Gauss-Newton, 3.0×, 1.58×) and 22.84 (torch, 5.6×, 2.40×); plain
+subtraction 8.73× the reference residual. 1024² (``--repeats 2``): baseline 0.60; rigid 16.10 / 22.90; deformable
+8.05 / 12.38 frames/s. On the same VM shared with 4 other jobs (load 4-6, one thread) the 512² deformable torch
+row fell to 8.19 frames/s. No GPU row has been measured.
+
 Usage: python benchmarks/enhancement.py [--sizes 512 1024] [--frames 10] [--threads 1] [--quick]
 """
 
