@@ -11,6 +11,11 @@ Independent references:
   CNN-10 (Chen et al., Biomed Opt Express 2017): 1·64·81+64 + 64·32·9+32 + 32·25+1 = 5 248 + 18 464 + 801 = 24 513.
   ResNet (Missert et al. 2018), 128 channels, 10 blocks: in 1·128·81+128 = 10 496; block 128·128·9+128 + 256
   + 128·16·9+128 + 256 + 128·128+128 = 183 168, ×10 = 1 831 680; out 128·9+1 = 1 153; total 1 843 329.
+  WGAN-VGG generator (Yang et al., IEEE TMI 2018), eight 3×3 layers, 32 maps: conv1 1·32·9+32 = 320; conv2–7
+  6·(32·32·9+32) = 6·9 248 = 55 488; conv8 32·9+1 = 289; total 56 097.
+* state-dict key names: read off ldct-benchmark 0.0.15's ``ldctbench/methods/<method>/network.py`` (``Model``) and
+  written out in :data:`KEYS` (WGAN-VGG: ``nn.Sequential`` ``net`` with the convolutions at even indices 0–14, the
+  ReLUs between them holding no parameters).
 
 Nothing is downloaded: the loading test saves a random-weight network in the checkpoint layout ldct-benchmark uses
 (``{"model_state_dict": ..., "args": argparse.Namespace(...)}``) to a temporary file and points a copy of the card at it
@@ -38,8 +43,14 @@ PUBLISHED = {
                "4fe7137fe5abe7c381d746914528eaf23f061204580d8f027faf4d5eaaca6714"),
     "cnn10": ("https://downloads.eeulig.com/ldct-benchmark/cnn10.pt",
               "ee96e494c8eda02e946464df29cf43c14163e63bc4b1df6d8907ee33a1a18c3e"),
+    "wganvgg": ("https://downloads.eeulig.com/ldct-benchmark/wganvgg.pt",
+                "1ad87d16aefea99a9eeb474c33127971131cc21a07e129bf464c764cf9ca6003"),
 }
-PARAMETERS = {"redcnn": 1_848_865, "cnn10": 24_513, "resnet": 1_843_329}
+PARAMETERS = {"redcnn": 1_848_865, "cnn10": 24_513, "resnet": 1_843_329, "wganvgg": 56_097}
+#: Parameter names of ldct-benchmark's ``Model`` for the cards tested by key (see the module docstring).
+KEYS = {
+    "wganvgg": {f"net.{2 * i}.{p}" for i in range(8) for p in ("weight", "bias")},
+}
 MEAN, STD = 481.45419786099086, 502.18507379395044
 
 
@@ -117,6 +128,34 @@ def test_redcnn_checkpoint_layout_loads_and_denoises_through_the_card(tmp_path):
         expected = reference(x)[:, 0].numpy() * STD + MEAN - 1024.0
     np.testing.assert_allclose(denoised.array, expected, atol=1e-3)
     assert denoised.geometry == ct.geometry and denoised.metadata["denoiser"] == card.key
+
+
+@pytest.mark.parametrize("method", sorted(KEYS))
+def test_checkpoint_with_ldct_benchmark_keys_loads_through_the_card(method, tmp_path):
+    """The network the card names has exactly ldct-benchmark's parameter names (KEYS); a random-weight state dict
+    saved in ldct-benchmark's layout under those names loads through the card (digest computed here on the file)
+    and the loaded model computes what the network that saved it computes (atol 1e-5)."""
+    torch = pytest.importorskip("torch")
+    from HCCInterventionalAILib.models.loading import load_model
+    from HCCInterventionalAILib.models.networks import build_network
+
+    card = load_card(_card_path(method))
+    torch.manual_seed(1)
+    reference = build_network(card.network.name, card.network.args).eval()
+    assert set(reference.state_dict()) == KEYS[method]
+    with torch.no_grad():
+        for parameter in reference.parameters():
+            parameter.copy_(0.05 * torch.randn_like(parameter))
+    checkpoint = tmp_path / f"{method}.pt"
+    torch.save({"model_state_dict": reference.state_dict(), "args": argparse.Namespace(data_norm="meanstd")},
+               checkpoint)
+    data = json.loads(_card_path(method).read_text(encoding="utf-8"))
+    data["files"] = [{"url": checkpoint.as_uri(), "filename": f"{method}.pt",
+                      "sha256": hashlib.sha256(checkpoint.read_bytes()).hexdigest()}]
+    model = load_model(card_from_dict(data), device="cpu", cache_dir=tmp_path / "cache", use_cache=False)
+    batch = torch.randn(2, 1, 24, 24)
+    with torch.no_grad():
+        np.testing.assert_allclose(model(batch).numpy(), reference(batch).numpy(), atol=1e-5)
 
 
 def test_a_segmentation_card_is_refused_as_a_denoiser():

@@ -29,6 +29,8 @@ PROJECT_NETWORKS: dict[str, str] = {
     "REDCNN": "enhancement.ldct_networks:build_redcnn",
     "CNN10": "enhancement.ldct_networks:build_cnn10",
     "LDCTResNet": "enhancement.ldct_networks:build_ldct_resnet",
+    "WGANVGGGenerator": "enhancement.ldct_networks:build_wganvgg_generator",
+    "QAE": "enhancement.ldct_networks:build_qae",
 }
 
 
