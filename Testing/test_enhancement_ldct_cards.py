@@ -13,9 +13,13 @@ Independent references:
   + 128·16·9+128 + 256 + 128·128+128 = 183 168, ×10 = 1 831 680; out 128·9+1 = 1 153; total 1 843 329.
   WGAN-VGG generator (Yang et al., IEEE TMI 2018), eight 3×3 layers, 32 maps: conv1 1·32·9+32 = 320; conv2–7
   6·(32·32·9+32) = 6·9 248 = 55 488; conv8 32·9+1 = 289; total 56 097.
+  Q-AE (Fan et al., IEEE TMI 2020), 15 maps, each quadratic 3×3 layer has three kernels (W_r, W_g, W_b) and three
+  biases (b_r, b_g, b_b): encoder 1 3·(1·15·9)+3·15 = 450; encoder 2–5 and decoder 1–4 8·(3·15·15·9+3·15)
+  = 8·6 120 = 48 960; decoder 5 3·(15·1·9)+3·1 = 408; total 49 818.
 * state-dict key names: read off ldct-benchmark 0.0.15's ``ldctbench/methods/<method>/network.py`` (``Model``) and
   written out in :data:`KEYS` (WGAN-VGG: ``nn.Sequential`` ``net`` with the convolutions at even indices 0–14, the
-  ReLUs between them holding no parameters).
+  ReLUs between them holding no parameters; Q-AE: ``encoder.0–4`` and ``decoder.0–4``, each with W_r, W_g, W_b, b_r,
+  b_g, b_b).
 
 Nothing is downloaded: the loading test saves a random-weight network in the checkpoint layout ldct-benchmark uses
 (``{"model_state_dict": ..., "args": argparse.Namespace(...)}``) to a temporary file and points a copy of the card at it
@@ -45,11 +49,15 @@ PUBLISHED = {
               "ee96e494c8eda02e946464df29cf43c14163e63bc4b1df6d8907ee33a1a18c3e"),
     "wganvgg": ("https://downloads.eeulig.com/ldct-benchmark/wganvgg.pt",
                 "1ad87d16aefea99a9eeb474c33127971131cc21a07e129bf464c764cf9ca6003"),
+    "qae": ("https://downloads.eeulig.com/ldct-benchmark/qae.pt",
+            "ca6ce543b476d4c3673acd2f3d1284d47d98483c41a61cc912f5214c80921363"),
 }
-PARAMETERS = {"redcnn": 1_848_865, "cnn10": 24_513, "resnet": 1_843_329, "wganvgg": 56_097}
+PARAMETERS = {"redcnn": 1_848_865, "cnn10": 24_513, "resnet": 1_843_329, "wganvgg": 56_097, "qae": 49_818}
 #: Parameter names of ldct-benchmark's ``Model`` for the cards tested by key (see the module docstring).
 KEYS = {
     "wganvgg": {f"net.{2 * i}.{p}" for i in range(8) for p in ("weight", "bias")},
+    "qae": {f"{part}.{i}.{p}" for part in ("encoder", "decoder") for i in range(5)
+            for p in ("W_r", "W_g", "W_b", "b_r", "b_g", "b_b")},
 }
 MEAN, STD = 481.45419786099086, 502.18507379395044
 
