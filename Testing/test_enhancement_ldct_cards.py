@@ -16,10 +16,11 @@ Independent references:
   Q-AE (Fan et al., IEEE TMI 2020), 15 maps, each quadratic 3×3 layer has three kernels (W_r, W_g, W_b) and three
   biases (b_r, b_g, b_b): encoder 1 3·(1·15·9)+3·15 = 450; encoder 2–5 and decoder 1–4 8·(3·15·15·9+3·15)
   = 8·6 120 = 48 960; decoder 5 3·(15·1·9)+3·1 = 408; total 49 818.
+  DU-GAN (Huang et al., IEEE TIM 2022): its generator is RED-CNN with 96 maps, so 1 848 865 as above.
 * state-dict key names: read off ldct-benchmark 0.0.15's ``ldctbench/methods/<method>/network.py`` (``Model``) and
   written out in :data:`KEYS` (WGAN-VGG: ``nn.Sequential`` ``net`` with the convolutions at even indices 0–14, the
   ReLUs between them holding no parameters; Q-AE: ``encoder.0–4`` and ``decoder.0–4``, each with W_r, W_g, W_b, b_r,
-  b_g, b_b).
+  b_g, b_b; DU-GAN: ldct-benchmark's dugan imports redcnn's ``Model``, conv1–5 and tconv1–5 weight and bias).
 
 Nothing is downloaded: the loading test saves a random-weight network in the checkpoint layout ldct-benchmark uses
 (``{"model_state_dict": ..., "args": argparse.Namespace(...)}``) to a temporary file and points a copy of the card at it
@@ -51,13 +52,16 @@ PUBLISHED = {
                 "1ad87d16aefea99a9eeb474c33127971131cc21a07e129bf464c764cf9ca6003"),
     "qae": ("https://downloads.eeulig.com/ldct-benchmark/qae.pt",
             "ca6ce543b476d4c3673acd2f3d1284d47d98483c41a61cc912f5214c80921363"),
+    "dugan": ("https://downloads.eeulig.com/ldct-benchmark/dugan.pt",
+              "c6faad8376994fe22eadc0a723f81705fda6f435f40ef0f999666e871216ac5e"),
 }
-PARAMETERS = {"redcnn": 1_848_865, "cnn10": 24_513, "resnet": 1_843_329, "wganvgg": 56_097, "qae": 49_818}
+PARAMETERS = {"redcnn": 1_848_865, "cnn10": 24_513, "resnet": 1_843_329, "wganvgg": 56_097, "qae": 49_818, "dugan": 1_848_865}
 #: Parameter names of ldct-benchmark's ``Model`` for the cards tested by key (see the module docstring).
 KEYS = {
     "wganvgg": {f"net.{2 * i}.{p}" for i in range(8) for p in ("weight", "bias")},
     "qae": {f"{part}.{i}.{p}" for part in ("encoder", "decoder") for i in range(5)
             for p in ("W_r", "W_g", "W_b", "b_r", "b_g", "b_b")},
+    "dugan": {f"{layer}{i}.{p}" for layer in ("conv", "tconv") for i in range(1, 6) for p in ("weight", "bias")},
 }
 MEAN, STD = 481.45419786099086, 502.18507379395044
 
