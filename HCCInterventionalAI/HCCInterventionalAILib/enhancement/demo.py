@@ -53,8 +53,9 @@ def _dl_dsa(context: Any, section: Any, run: Any, peak: int) -> dict[str, Any]:
 
 
 def _supervised_denoise(context: Any, section: Any, crop: Any, low: Any, k: int, liver: np.ndarray,
-                        tumour: np.ndarray, background: np.ndarray) -> dict[str, Any]:
-    """The shipped supervised denoiser (its model card, through the same pipeline) on the same low-dose slab."""
+                        tumour: np.ndarray, background: np.ndarray) -> tuple[dict[str, Any], Any]:
+    """The shipped supervised denoiser (its model card, through the same pipeline) on the same low-dose slab: the
+    numbers for the report and results.json, and its hallucination report."""
     import matplotlib.pyplot as plt
 
     from .denoise import Noise2SelfSettings
@@ -80,8 +81,9 @@ def _supervised_denoise(context: Any, section: Any, crop: Any, low: Any, k: int,
         "supervised_noise_sd_after_hu": result.noise_sd_after_hu,
         "supervised_cnr_after": result.cnr_after,
         "supervised_hallucination_flagged": result.hallucination.flagged,
+        "supervised_hallucination_regions": result.hallucination.to_dict()["regions"],
         "supervised_inference_seconds": result.inference_seconds,
-    }
+    }, result.hallucination
 
 
 def enhancement_demo_step(context: Any) -> None:
@@ -164,8 +166,15 @@ def enhancement_demo_step(context: Any) -> None:
         "psnr_liver_low_dose_db": psnr(low.array, crop.array, 400.0, liver),
         "psnr_liver_denoised_db": psnr(result.denoised.array, crop.array, 400.0, liver),
     })
-    denoise_numbers.update(_supervised_denoise(context, section, crop, low, k, liver, tumour, background))
+    supervised_numbers, supervised_report = _supervised_denoise(context, section, crop, low, k, liver, tumour, background)
+    denoise_numbers.update(supervised_numbers)
     section.key_values({k: v for k, v in denoise_numbers.items() if not isinstance(v, (dict, list))})
+    for label, report in (("Noise2Self", result.hallucination), ("The supervised network", supervised_report)):
+        if report.flagged:
+            section.warning(f"{label}: the hallucination check flagged {len(report.regions)} region(s) changed more "
+                            "than noise explains (largest first in results.json, index order k, j, i); look there "
+                            "in the difference map before relying on detail (e.g. a small enhancing vessel smoothed "
+                            "away).")
     context.results["enhancement"] = {"dsa": dsa_numbers, "denoise": denoise_numbers}
     if context.scene is not None:
         result_to_scene(context.scene, compensated, name="Synthetic run")
