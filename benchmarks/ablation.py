@@ -42,10 +42,9 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
-from collections.abc import Callable
 
 import numpy as np
+from _common import median_time
 
 from AblationSimulatorLib.applicator import Applicator
 from AblationSimulatorLib.bioheat import TISSUE_PRESETS
@@ -53,17 +52,6 @@ from AblationSimulatorLib.devices import get_device
 from AblationSimulatorLib.source import applicator_power_density
 from AblationSimulatorLib.zones import ellipsoid_mask
 from HCCInterventionalAILib.imaging import Geometry
-
-
-def _time(run: Callable[[], object], repeats: int, warm_up: bool) -> float:
-    if warm_up:
-        run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -97,7 +85,7 @@ def main() -> None:
     baseline = None
     steps = {}
     if not args.network_only:
-        baseline = _time(lambda: ellipsoid_mask(geometry, applicator, row.ellipsoid), max(args.repeats, 3), True)
+        baseline = median_time(lambda: ellipsoid_mask(geometry, applicator, row.ellipsoid), max(args.repeats, 3), True)
         rows.append(("vendor ellipsoid", size, "cpu", baseline, ""))
         # live update in the module: validation + interpolated chart ellipsoid on a clinical CT grid (target < 0.2 s)
         from AblationSimulatorLib.pipeline import AblationRequest, prepare, vendor_stage
@@ -105,7 +93,7 @@ def main() -> None:
         ct_grid = Geometry((300, 512, 512), (0.78, 0.78, 1.0), (-200.0, -200.0, -150.0))
         live_request = AblationRequest("covidien-mwa", 60.0, 500.0)
         rows.append(("live vendor update (interpolated)", "512x512x300", "cpu",
-                     _time(lambda: vendor_stage(prepare([applicator], live_request, geometry=ct_grid)), 5, True),
+                     median_time(lambda: vendor_stage(prepare([applicator], live_request, geometry=ct_grid)), 5, True),
                      "target < 0.2 s (MRML transfer of the zone's bounding box not included)"))
         steps = {}
 
@@ -117,16 +105,16 @@ def main() -> None:
 
         warm = args.repeats > 1
         rows.append((f"bioheat {duration:.0f} s", size, f"cpu ({torch.get_num_threads()} threads)",
-                     _time(lambda: physics("cpu"), args.repeats, warm), ""))
+                     median_time(lambda: physics("cpu"), args.repeats, warm), ""))
         rows.append((f"bioheat {duration:.0f} s + 6 mm vessel", size, "cpu",
-                     _time(lambda: physics("cpu", vessel), args.repeats, warm), ""))
+                     median_time(lambda: physics("cpu", vessel), args.repeats, warm), ""))
         if torch.cuda.is_available():
             def on_gpu():
                 physics("cuda")
                 torch.cuda.synchronize()
 
             rows.append((f"bioheat {duration:.0f} s", size, torch.cuda.get_device_name(0),
-                         _time(on_gpu, args.repeats, True), ""))
+                         median_time(on_gpu, args.repeats, True), ""))
         else:
             rows.append((f"bioheat {duration:.0f} s", size, "cuda", None, "skipped: no CUDA device visible to torch"))
 
@@ -172,10 +160,10 @@ def main() -> None:
                         return network_inputs(case.ct_hu, q, case.power_w, case.time_s)
 
                     x = build()
-                    inputs_net.append(_time(build, 3, True))
-                    inputs_solver.append(_time(lambda c=fine_case: _source(c.geometry, c.applicator, c.device,
+                    inputs_net.append(median_time(build, 3, True))
+                    inputs_solver.append(median_time(lambda c=fine_case: _source(c.geometry, c.applicator, c.device,
                                                                           c.power_w, c.time_s), 3, True))
-                    times.append(_time(lambda x=x: predict_patch(x, device="cpu", backend="torch"), 1, True))
+                    times.append(median_time(lambda x=x: predict_patch(x, device="cpu", backend="torch"), 1, True))
                 torch_net = statistics.median(times)
                 rows.append(("network surrogate (PyTorch)", "48x48x48", where, torch_net,
                              f"forward pass + threshold on 1.5 mm only; {fine / torch_net:.1f}x faster than the 1 mm "
