@@ -50,6 +50,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--ct-shape", type=int, nargs=3, default=[20, 512, 512], metavar=("K", "J", "I"))
     parser.add_argument("--iterations", type=int, default=300)
+    parser.add_argument("--methods", nargs="+", default=["noise2self", "noise2self-single-pass", "supervised"],
+                        choices=["noise2self", "noise2self-single-pass", "supervised", "none"],
+                        help="denoising cases ('none': DSA only); the first is timed first")
     parser.add_argument("--quick", action="store_true", help="256² DSA, 4×256×256 CT, 1 repeat, 50 iterations")
     args = parser.parse_args()
     if args.quick:
@@ -69,22 +72,33 @@ def main() -> None:
             _row("classical deformable DSA (baseline)", f"{args.frames}×{size}²", device, base, base,
                  f"{args.frames / base:.1f} frames/s")
             _row("mask-free DL DSA", f"{args.frames}×{size}²", device, dl, base, f"{args.frames / dl:.1f} frames/s")
+    if "none" in args.methods:
+        return
     rng = np.random.default_rng(0)
     k, j, i = args.ct_shape
     yy, xx = np.mgrid[0:j, 0:i]
     body = ((yy - j / 2) / (0.4 * j)) ** 2 + ((xx - i / 2) / (0.45 * i)) ** 2 < 1
     array = np.where(body, 50.0, -1000.0)[None] + rng.normal(0, 40, (k, j, i))
     ct = Volume.from_array(array.astype(np.float32), spacing=(0.8, 0.8, 2.0), modality="CT", units="HU")
+    slab = ct.with_array(ct.array[: min(k, 4)])  # warm-up on a 4-slice slab: imports, allocator, kernels
     for device in devices:
         settings = Noise2SelfSettings(iterations=args.iterations, device=device)
-        base = median_time(lambda: denoise_volume(ct, settings=settings, device=device),  # noqa: B023
-                           args.repeats, warm_up=True)
-        dl = median_time(lambda: denoise_with_card(ct, DENOISER_CARD, device=device), args.repeats,  # noqa: B023
-                         warm_up=True)
-        _row(f"Noise2Self ({args.iterations} steps + inference, baseline)", f"{k}×{j}×{i}", device, base, base,
-             "per volume")
-        _row("supervised denoiser (tiled)", f"{k}×{j}×{i}", device, dl, base, "per volume")
-
+        cases = {
+            "noise2self": ("Noise2Self (training + J-invariant inference, baseline)",
+                           lambda volume: denoise_volume(volume, settings=settings, device=device)),  # noqa: B023
+            "noise2self-single-pass": ("Noise2Self (training + single-pass inference)",
+                                       lambda volume: denoise_volume(volume, settings=settings,  # noqa: B023
+                                                                     j_invariant=False, device=device)),  # noqa: B023
+            "supervised": (f"supervised denoiser {DENOISER_CARD} (tiled)",
+                           lambda volume: denoise_with_card(volume, DENOISER_CARD, device=device)),  # noqa: B023
+        }
+        times = {}
+        for method in args.methods:
+            label, function = cases[method]
+            function(slab)
+            times[method] = median_time(lambda: function(ct), args.repeats)  # noqa: B023
+            base = times.get("noise2self", times[method])
+            _row(label, f"{k}×{j}×{i}", device, times[method], base, "per volume")
 
 if __name__ == "__main__":
     main()
