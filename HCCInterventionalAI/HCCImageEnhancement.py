@@ -106,7 +106,7 @@ class HCCImageEnhancementParameterNode:
     roiSegment: str = ""
     ctVolume: vtkMRMLScalarVolumeNode
     denoiseMethod: str = "noise2self"
-    iterations: int = 300
+    iterations: int = 1000
     qualitySegmentation: vtkMRMLSegmentationNode
     lesionSegment: str = ""
     backgroundSegment: str = ""
@@ -457,7 +457,7 @@ class HCCImageEnhancementLogic(ScriptedLoadableModuleLogic):
         request = DenoiseRequest(method=method, settings=Noise2SelfSettings(iterations=int(iterations)))
         return ct, request, masks, reference
 
-    def denoise(self, ctNode, method: str = "noise2self", iterations: int = 300, qualitySegmentation=None,
+    def denoise(self, ctNode, method: str = "noise2self", iterations: int = 1000, qualitySegmentation=None,
                 lesionSegment: str = "", backgroundSegment: str = "", referenceVolume=None, progressCallback=None,
                 cancelToken=None) -> dict:
         """Denoise a CT into NEW nodes: the denoised CT, the difference map (denoised − input) and a quality table

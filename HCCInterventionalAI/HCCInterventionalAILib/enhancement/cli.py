@@ -93,7 +93,7 @@ def register(app: typer.Typer) -> None:
                                                       "registered CT denoiser model card, e.g. "
                                                       "ct-denoise-simulated-lowdose (shipped) or ldct-benchmark-redcnn "
                                                       "(its weights are downloaded and verified on first use)"),
-        iterations: int = typer.Option(300, min=1, help="Noise2Self training steps on this scan"),
+        iterations: int = typer.Option(1000, min=1, help="Noise2Self training steps on this scan"),
         seed: int = typer.Option(0, help="Random seed"),
         device: DeviceOption = "auto",
         overwrite: OverwriteOption = False,

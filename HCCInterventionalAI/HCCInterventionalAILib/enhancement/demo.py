@@ -145,7 +145,7 @@ def enhancement_demo_step(context: Any) -> None:
     low = simulate_low_dose(crop, 4.0e4, seed=1, progress=progress.sub(0.4, 0.55))
     tumour = binary_erosion(patient.truth.mask("Tumor 1")[k0:k1], iterations=1)
     background = binary_erosion(liver_mask[k0:k1], iterations=2) & ~binary_dilation(patient.truth.mask("Tumor 1")[k0:k1], iterations=2)
-    request = DenoiseRequest(settings=Noise2SelfSettings(iterations=300 if side == 256 else 150, width=16, depth=4, patch_size=48, batch_size=4))
+    request = DenoiseRequest(settings=Noise2SelfSettings(iterations=1000 if side == 256 else 300, width=16, depth=4, patch_size=48, batch_size=4))
     result = run_denoise(low, request, lesion_roi=tumour if tumour.any() else None,
                          background_roi=background if background.any() else None, progress=progress.sub(0.55, 1.0))
     k = int(np.argmax(liver_mask[k0:k1].sum(axis=(1, 2))))

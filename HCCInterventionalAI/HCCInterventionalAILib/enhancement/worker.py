@@ -58,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     denoise = commands.add_parser("denoise", help="denoise a CT")
     denoise.add_argument("--ct", type=Path, required=True, help="CT volume (NRRD), HU")
     denoise.add_argument("--method", default="noise2self", help="noise2self or a denoiser model card id")
-    denoise.add_argument("--iterations", type=int, default=300)
+    denoise.add_argument("--iterations", type=int, default=1000)
     denoise.add_argument("--seed", type=int, default=0)
     denoise.add_argument("--rois", type=Path, default=None, help=".npz with 'lesion' and/or 'background' masks")
     for sub in (dsa, denoise):
