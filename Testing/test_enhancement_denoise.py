@@ -228,3 +228,29 @@ def test_non_ct_volumes_are_refused():
     with pytest.raises(NotCTError, match="Hounsfield range"):
         denoise_volume(unlabeled_positive)
     assert issubclass(NotCTError, ValueError)
+
+
+def test_j_invariant_output_ignores_the_pixel_and_its_eight_neighbours():
+    """J-invariance with the 3×3 blind spot, checked on a network with random weights: changing a pixel and its 8
+    in-plane neighbours (by ±500 HU) leaves the J-invariant output at that pixel unchanged (float32 rounding,
+    < 1e-3 HU), while changing a pixel two columns away, on the ring that fills the blind spot, changes it."""
+    import torch
+
+    from HCCInterventionalAILib.enhancement.denoise import DenoiserState, _network
+
+    torch.manual_seed(3)
+    settings = Noise2SelfSettings(width=8, depth=3)
+    net = _network(settings.width, settings.depth)
+    torch.nn.init.normal_(net[-1].weight, std=0.1)
+    state = DenoiserState({k: v.detach().clone() for k, v in net.state_dict().items()}, settings, 0.0, 0.0)
+    rng = np.random.default_rng(0)
+    array = rng.normal(40.0, 30.0, (3, 24, 24)).astype(np.float32)
+    array[:, :3] = -1000.0  # air, as in any CT
+    ct = Volume.from_array(array, spacing=(1.0, 1.0, 2.0), modality="CT", units="HU")
+    reference = denoise_volume(ct, state, device="cpu")[0].array[1, 10, 13]
+    blind = array.copy()
+    blind[1, 9:12, 12:15] += rng.choice([-500.0, 500.0], (3, 3))
+    assert abs(denoise_volume(ct.with_array(blind), state, device="cpu")[0].array[1, 10, 13] - reference) < 1e-3
+    ring = array.copy()
+    ring[1, 10, 15] += 500.0
+    assert abs(denoise_volume(ct.with_array(ring), state, device="cpu")[0].array[1, 10, 13] - reference) > 1.0
