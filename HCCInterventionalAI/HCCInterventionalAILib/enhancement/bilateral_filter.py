@@ -79,20 +79,24 @@ def bilateral_filter_3d(x: Any, sigma_x: Any, sigma_y: Any, sigma_z: Any, sigma_
     kernels = [torch.exp(-torch.arange(-h, h + 1, dtype=x.dtype, device=x.device) ** 2 / (2 * s * s))
                for h, s in zip(halves, sigmas[:3], strict=True)]
     range_constant = -1.0 / (2 * sigmas[3] * sigmas[3])
-    pad = (halves[2], halves[2], halves[1], halves[1], halves[0], halves[0])
-    padded = torch.nn.functional.pad(x, pad)
-    inside = torch.nn.functional.pad(torch.ones_like(x[:1]), pad)
-    numerator = torch.zeros_like(x)
-    denominator = torch.zeros_like(x)
-    nx, ny, nz = sizes
-    for i in range(2 * halves[0] + 1):
-        for j in range(2 * halves[1] + 1):
-            for k in range(2 * halves[2] + 1):
-                neighbour = padded[:, :, i:i + nx, j:j + ny, k:k + nz]
-                weight = (kernels[0][i] * kernels[1][j] * kernels[2][k]
-                          * torch.exp((x - neighbour) ** 2 * range_constant) * inside[:, :, i:i + nx, j:j + ny, k:k + nz])
-                numerator = numerator + weight * neighbour
-                denominator = denominator + weight
+    # the voxel itself has weight 1 (both factors are exp(0)); every other pair (p, p + Δ) has one weight
+    # w(p, p + Δ) = w(p + Δ, p), computed once for Δ and used for −Δ as well
+    numerator = x.clone()
+    denominator = torch.ones_like(x)
+    ranges = [range(-h, h + 1) for h in halves]
+    for offset in ((a, b, c) for a in ranges[0] for b in ranges[1] for c in ranges[2]):
+        if offset <= (0, 0, 0):
+            continue
+        home = (Ellipsis, *(slice(max(0, -d), n - max(0, d)) for d, n in zip(offset, sizes, strict=True)))
+        other = (Ellipsis, *(slice(max(0, d), n - max(0, -d)) for d, n in zip(offset, sizes, strict=True)))
+        spatial = kernels[0][offset[0] + halves[0]] * kernels[1][offset[1] + halves[1]] * kernels[2][
+            offset[2] + halves[2]]
+        near, far = x[home], x[other]
+        weight = torch.exp((near - far).square() * range_constant) * spatial
+        numerator[home] += weight * far
+        denominator[home] += weight
+        numerator[other] += weight * near
+        denominator[other] += weight
     return numerator / denominator
 
 
