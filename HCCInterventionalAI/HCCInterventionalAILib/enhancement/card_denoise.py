@@ -3,7 +3,8 @@ or any supervised denoiser whose card is registered. The card says how to feed t
 (``x = (clip(HU) + hu_offset − mean) / scale``; ``residual``: the output is ``x + f(x)``; mapped back the same
 way), ``input.spatial_dims`` (2: slice by slice along k, as the ldct-benchmark networks were trained, tiled in
 overlapping windows of ``input.patch_size`` when the card gives one, as the project's supervised denoiser
-``ct-denoise-simulated-lowdose``; 3: sliding windows of ``input.patch_size``).
+``ct-denoise-simulated-lowdose``; 3: sliding windows of ``input.patch_size``), ``input.slice_shape`` (the only
+slice size a 2-D network accepts, e.g. TransCT's 512×512; other sizes are refused before anything is fetched).
 
 Weights are fetched and SHA-256-verified by the model library only when a model is run (never at import or listing).
 """
@@ -99,8 +100,9 @@ def denoise_with_card(ct: Volume, card: Any, *, device: str | None = None, batch
 
     Raises:
         NotCTError: the input is not a CT in HU.
-        EnhancementInputError: the card is not a CT image-to-image network, or the slices are smaller than a
-            tiled network's total stride.
+        EnhancementInputError: the card is not a CT image-to-image network, the slices are not the size the card
+            requires (``input.slice_shape``, e.g. TransCT's 512×512; checked before the weights are fetched), or
+            they are smaller than a tiled network's total stride.
         ModelError subclasses: the weights cannot be fetched, verified or loaded.
     """
     from ..models.loading import load_model, resolve_card
@@ -112,6 +114,11 @@ def denoise_with_card(ct: Volume, card: Any, *, device: str | None = None, batch
     if not is_denoiser_card(card):
         raise EnhancementInputError(f"Model '{card.key}' is a {card.task} model on {card.input.modality}, not a CT "
                                     "denoiser (image-to-image on CT)")
+    required = card.input.slice_shape
+    if required is not None and tuple(ct.array.shape[1:]) != tuple(required):
+        rows, cols = ct.array.shape[1:]
+        raise EnhancementInputError(f"Model '{card.key}' accepts only slices of {required[0]}×{required[1]} pixels, "
+                                    f"but this CT has {rows}×{cols}; resample or crop it in-plane first")
     overlap = card.inference.overlap if overlap is None else float(overlap)
     if not 0.0 <= overlap < 1.0:
         raise EnhancementInputError(f"overlap must be in [0, 1), got {overlap}")

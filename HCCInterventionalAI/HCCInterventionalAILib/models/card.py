@@ -188,7 +188,8 @@ class InputNormalisation:
 
 @dataclass(frozen=True)
 class InputSpec:
-    """What the network expects; spacing is (x, y, z) after reorientation, patch size in array axis order."""
+    """What the network expects; spacing is (x, y, z) after reorientation, patch size in array axis order;
+    ``slice_shape``: the only (rows, cols) a 2-D network accepts, when it has one."""
 
     modality: str
     channels: tuple[ChannelSpec, ...] = (ChannelSpec("image"),)
@@ -198,6 +199,7 @@ class InputSpec:
     intensity: IntensitySpec = field(default_factory=IntensitySpec)
     patch_size: tuple[int, ...] | None = None
     spatial_dims: int = 3
+    slice_shape: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -399,6 +401,8 @@ def _build(data: Mapping[str, Any], source: Path | None) -> ModelCard:
         ),
         patch_size=tuple(int(p) for p in patch) if patch else None,
         spatial_dims=int(input_data.get("spatial_dims", 3)),
+        slice_shape=(int(input_data["slice_shape"][0]), int(input_data["slice_shape"][1]))
+        if input_data.get("slice_shape") else None,
     )
     output = None
     if "output" in data:
@@ -487,6 +491,8 @@ def _consistency_problems(card: ModelCard) -> list[tuple[str, str]]:
         unknown = sorted(set(card.output.largest_component) - set(values))
         if unknown:
             problems.append(("output.largest_component", f"label values {unknown} are not among the labels"))
+    if card.input.slice_shape is not None and card.input.spatial_dims != 2:
+        problems.append(("input.slice_shape", "a fixed slice shape needs a 2-D network (input.spatial_dims 2)"))
     patch = card.input.patch_size
     if card.task == "segmentation" and patch is not None and card.input.spacing is not None and len(patch) != 3:
         problems.append(("input.patch_size", "a 3D segmentation model needs a 3-value patch size"))

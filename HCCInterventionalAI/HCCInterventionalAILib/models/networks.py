@@ -31,6 +31,8 @@ PROJECT_NETWORKS: dict[str, str] = {
     "LDCTResNet": "enhancement.ldct_networks:build_ldct_resnet",
     "WGANVGGGenerator": "enhancement.ldct_networks:build_wganvgg_generator",
     "QAE": "enhancement.ldct_networks:build_qae",
+    "TransCT": "enhancement.ldct_transct:build_transct",
+    "TrainableBilateralDenoiser": "enhancement.bilateral_filter:build_bilateral_denoiser",
 }
 
 
