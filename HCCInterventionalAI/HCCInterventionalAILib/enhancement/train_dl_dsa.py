@@ -199,8 +199,9 @@ def write_card(folder: Path, weights: Path, settings: TrainSettings, evaluation:
     dice_note = f"vessel Dice (iodine > {VESSEL_THRESHOLD} log units)"
     psnr_note = "PSNR vs true iodine (dB, range = peak true iodine of the run)"
     start = "from scratch" if init is None else (
-        f"starting from the weights of version {init['version']} (sha256 {init['sha256']}, in the repository's "
-        f"history; {init['method']})")
+        f"starting from the weights of version {init['version']} (sha256 {init['sha256']}; those weights, their "
+        f"card and the version of this tool that trained them are in the repository's history: "
+        f"{init['method'].rstrip('.')})")
     per_size = []
     for side in EVAL_SIZES:
         e = evaluation[f"size_{side}"]
