@@ -9,8 +9,9 @@ vessel Dice and PSNR against the generator's truth on held-out synthetic runs.
 
 Frame size: the generator scales every structure with the frame (vessel radii, ribs, body, tumour, texture are
 fractions of the frame side) while the counts per pixel, and so the noise, do not, so a network that learns vessel
-calibres in pixels only works at the frame sizes it saw (version 1.0.0, trained on 192–320 px frames, scored vessel
-Dice 0.10–0.24 at 128², 160², 512² and 1024² against 0.71 at 256²). The network therefore runs on a fixed
+calibres in pixels only works at the frame sizes it saw (version 1.0.0, trained on 192–320 px frames and run at the
+frame's own size, scored vessel Dice 0.08–0.23 at 128², 160², 512² and 1024² against 0.74 at 256²:
+``train_dl_dsa --evaluate-only --native``). The network therefore runs on a fixed
 WORKING grid (:func:`to_working_grid`): each frame's counts are resampled so that its shorter side is
 :data:`WORKING_SIZE` pixels (area averaging when shrinking, i.e. detector binning; bilinear when enlarging), and the
 iodine image is resampled back to the frame (:func:`from_working_grid`). Training runs (:func:`randomised_run`)
@@ -18,17 +19,19 @@ have native sizes of 128–1024 pixels and go through the same resampling, so th
 assumption this makes on real angiograms: the field of view, not the pixel size, is what stays fixed across matrix
 sizes (a 1024² and a 512² frame of the same anatomy show the same vessels).
 
-Input (2 channels, :func:`network_input`, computed on the working grid): the line integral of the frame relative to its median,
-``x = −log(max(I, 0.5)) + median(log(max(I, 0.5)))`` (Beer–Lambert: ``−log I = −log I0 + ∫μ dl``; subtracting the
-median removes the unknown ``I0``), and its high-pass ``4 (x − G₆ ∗ x)``. Output (1 channel): the iodine line integral ``∫μ_I dl`` in log units, i.e. the
-quantity a perfectly registered mask subtraction ``log(mask) − log(frame)`` gives (Brody, IEEE Trans Med Imaging
+Input (2 channels, :func:`network_input`, computed on the working grid): the line integral of the frame relative
+to its median, ``x = −log(max(I, 0.5)) + median(log(max(I, 0.5)))`` (Beer–Lambert: ``−log I = −log I0 + ∫μ dl``;
+subtracting the median removes the unknown ``I0``), and its high-pass ``4 (x − G₆ ∗ x)``. Output (1 channel): the
+iodine line integral ``∫μ_I dl`` in log units, i.e. the quantity a perfectly registered mask subtraction ``log(mask) − log(frame)`` gives (Brody, IEEE Trans Med Imaging
 1982), iodine positive. The network has to tell the iodine from the anatomy by its appearance alone (thin
 branching tubes, the blush), which a mask subtraction does by difference; where the anatomy looks like a vessel
 (e.g. a rib edge), it can be wrong, which is why the classical motion-compensated DSA (:func:`~.dsa.subtract_run`)
 stays the reference.
 
 :func:`subtract_run_dl` runs it through the project's model-loading library (SHA-256-verified weights);
-``python -m HCCInterventionalAILib.enhancement.train_dl_dsa OUT_DIR`` regenerates the data and retrains it.
+``python -m HCCInterventionalAILib.enhancement.train_dl_dsa OUT_DIR`` regenerates the data and retrains it (the
+shipped version 1.1.0 was fine-tuned from version 1.0.0's weights: ``--init``, ``--iterations 1500
+--learning-rate 1e-3``, as its card says).
 """
 
 from __future__ import annotations
