@@ -82,12 +82,16 @@ def test_network_matches_truth_on_a_held_out_run_and_beats_the_naive_baseline(he
     """Thresholds are the card's held-out means minus a margin (Dice − 0.05, PSNR − 1.5 dB: one run varies more than
     a mean of ten). The naive baseline, ``median_t log I_t − log I_t`` (temporal-median background, needs the whole
     run), is beaten by ≥ 0.15 Dice and ≥ 3 dB, and so is the all-zero image (no iodine anywhere; a sparse target
-    gives it a deceptively high PSNR) by ≥ 1 dB."""
+    gives it a deceptively high PSNR) by ≥ 1 dB. Version 1.1.0 must not be worse at 256² than version 1.0.0's card
+    (Dice 0.7409, PSNR 27.41 dB on the same ten held-out runs) by more than 0.02 Dice / 0.5 dB, and on this run (1.0.0
+    scored Dice 0.767, PSNR 27.83 dB here) by more than 0.03 Dice / 0.5 dB."""
     card = load_card(card_path())
     predicted = subtract_run_dl(held_out_run.frames, device="cpu", cache_dir=tmp_path)
     assert predicted.shape == held_out_run.frames.shape and predicted.dtype == np.float32
     dice, psnr = _scores(predicted, held_out_run)
     base_dice, base_psnr = _scores(median_baseline(held_out_run.frames), held_out_run)
+    assert _reported(card, "vessel Dice") >= 0.7409 - 0.02 and _reported(card, "PSNR") >= 27.41 - 0.5
+    assert dice >= 0.767 - 0.03 and psnr >= 27.83 - 0.5, (dice, psnr)
     assert dice >= _reported(card, "vessel Dice") - 0.05, (dice, _reported(card, "vessel Dice"))
     assert psnr >= _reported(card, "PSNR") - 1.5, (psnr, _reported(card, "PSNR"))
     assert dice >= base_dice + 0.15 and psnr >= base_psnr + 3.0, (dice, base_dice, psnr, base_psnr)
