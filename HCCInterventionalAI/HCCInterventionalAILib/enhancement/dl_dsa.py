@@ -7,17 +7,31 @@ generator's parameters drawn at random (:func:`randomised_run`). It has never se
 clinically validated. The card ``Resources/ModelCards/dsa-maskfree-synthetic.json`` says so and reports its
 vessel Dice and PSNR against the generator's truth on held-out synthetic runs.
 
-Input (2 channels, :func:`network_input`): the line integral of the frame relative to its median,
-``x = −log(max(I, 0.5)) + median(log(max(I, 0.5)))`` (Beer–Lambert: ``−log I = −log I0 + ∫μ dl``; subtracting the
-median removes the unknown ``I0``), and its high-pass ``4 (x − G₆ ∗ x)``. Output (1 channel): the iodine line integral ``∫μ_I dl`` in log units, i.e. the
-quantity a perfectly registered mask subtraction ``log(mask) − log(frame)`` gives (Brody, IEEE Trans Med Imaging
+Frame size: the generator scales every structure with the frame (vessel radii, ribs, body, tumour, texture are
+fractions of the frame side) while the counts per pixel, and so the noise, do not, so a network that learns vessel
+calibres in pixels only works at the frame sizes it saw (version 1.0.0, trained on 192–320 px frames and run at the
+frame's own size, scored vessel Dice 0.08–0.23 at 128², 160², 512² and 1024² against 0.74 at 256²:
+``train_dl_dsa --evaluate-only --native``). The network therefore runs on a fixed
+WORKING grid (:func:`to_working_grid`): each frame's counts are resampled so that its shorter side is
+:data:`WORKING_SIZE` pixels (area averaging when shrinking, i.e. detector binning; bilinear when enlarging), and the
+iodine image is resampled back to the frame (:func:`from_working_grid`). Training runs (:func:`randomised_run`)
+have native sizes of 128–1024 pixels and go through the same resampling, so the network knows its artefacts. The
+assumption this makes on real angiograms: the field of view, not the pixel size, is what stays fixed across matrix
+sizes (a 1024² and a 512² frame of the same anatomy show the same vessels).
+
+Input (2 channels, :func:`network_input`, computed on the working grid): the line integral of the frame relative
+to its median, ``x = −log(max(I, 0.5)) + median(log(max(I, 0.5)))`` (Beer–Lambert: ``−log I = −log I0 + ∫μ dl``;
+subtracting the median removes the unknown ``I0``), and its high-pass ``4 (x − G₆ ∗ x)``. Output (1 channel): the
+iodine line integral ``∫μ_I dl`` in log units, i.e. the quantity a perfectly registered mask subtraction ``log(mask) − log(frame)`` gives (Brody, IEEE Trans Med Imaging
 1982), iodine positive. The network has to tell the iodine from the anatomy by its appearance alone (thin
 branching tubes, the blush), which a mask subtraction does by difference; where the anatomy looks like a vessel
 (e.g. a rib edge), it can be wrong, which is why the classical motion-compensated DSA (:func:`~.dsa.subtract_run`)
 stays the reference.
 
 :func:`subtract_run_dl` runs it through the project's model-loading library (SHA-256-verified weights);
-``python -m HCCInterventionalAILib.enhancement.train_dl_dsa OUT_DIR`` regenerates the data and retrains it.
+``python -m HCCInterventionalAILib.enhancement.train_dl_dsa OUT_DIR`` regenerates the data and retrains it (the
+shipped version 1.1.0 was fine-tuned from version 1.0.0's weights: ``--init``, ``--iterations 1500
+--learning-rate 1e-3``, as its card says).
 """
 
 from __future__ import annotations
@@ -40,13 +54,17 @@ __all__ = [
     "MODEL_ID",
     "TRAINED_FRAME_SIZES",
     "VESSEL_THRESHOLD",
+    "WORKING_SIZE",
     "card_path",
+    "from_working_grid",
     "median_baseline",
     "network_input",
     "randomised_run",
     "run_dsa_dl",
     "subtract_run_dl",
+    "to_working_grid",
     "vessel_dice",
+    "working_shape",
 ]
 
 MODEL_ID = "dsa-maskfree-synthetic"
@@ -54,8 +72,10 @@ CARD_FILE = f"{MODEL_ID}.json"
 WEIGHTS_FILE = f"{MODEL_ID}.pt"
 #: Iodine line integral (log units) above which a pixel counts as opacified vessel for the Dice score.
 VESSEL_THRESHOLD = 0.05
-#: Square frame sizes (pixels) of the training runs of the shipped network.
-TRAINED_FRAME_SIZES = (192, 320)
+#: Range of the native square frame sizes (pixels) of the training runs of the shipped network.
+TRAINED_FRAME_SIZES = (128, 1024)
+#: Shorter side (pixels) of the working grid the network runs on (:func:`to_working_grid`).
+WORKING_SIZE = 256
 #: Gaussian σ (pixels) of the high-pass input channel.
 HIGHPASS_SIGMA_PX = 6.0
 #: The U-Net halves the frame 3 times: frames are padded to a multiple of this.
@@ -85,6 +105,52 @@ def network_input(frames: np.ndarray) -> np.ndarray:
     return np.stack([x, high], axis=1).astype(np.float32)
 
 
+def working_shape(rows: int, cols: int, size: int = WORKING_SIZE) -> tuple[int, int]:
+    """Shape of the working grid of a (rows, cols) frame: both sides scaled by ``size / min(rows, cols)``."""
+    factor = float(size) / float(min(rows, cols))
+    return max(_MULTIPLE, round(rows * factor)), max(_MULTIPLE, round(cols * factor))
+
+
+def _resample(images: Any, shape: tuple[int, int]) -> Any:
+    """Resample a torch tensor (n, 1, rows, cols) to ``shape``: area averaging when shrinking, bilinear otherwise."""
+    import torch.nn.functional as F
+
+    if tuple(images.shape[-2:]) == tuple(shape):
+        return images
+    if shape[0] <= images.shape[-2] and shape[1] <= images.shape[-1]:
+        return F.interpolate(images, size=shape, mode="area")
+    return F.interpolate(images, size=shape, mode="bilinear", align_corners=False)
+
+
+def to_working_grid(frames: np.ndarray, size: int = WORKING_SIZE) -> np.ndarray:
+    """Detector frames (n, rows, cols) resampled to the working grid (shorter side ``size`` pixels).
+
+    Counts are area-averaged when the frame shrinks (the mean of the detector pixels a working pixel covers, as
+    ``k × k`` detector binning gives, with the noise of ``k²`` times the counts) and bilinearly interpolated when
+    it grows; a frame already on the grid is returned unchanged.
+
+    Args:
+        frames: detector counts (n, rows, cols).
+        size: shorter side of the working grid.
+
+    Returns:
+        Counts on the working grid (n, rows', cols'), float32.
+    """
+    import torch
+
+    array = np.asarray(frames, dtype=np.float32)
+    shape = working_shape(array.shape[1], array.shape[2], size)
+    if shape == array.shape[1:]:
+        return array
+    return _resample(torch.from_numpy(np.ascontiguousarray(array))[:, None], shape)[:, 0].numpy()
+
+
+def from_working_grid(images: Any, shape: tuple[int, int]) -> Any:
+    """Working-grid images (a torch tensor (n, 1, rows', cols')) resampled back to the frame ``shape`` (the inverse
+    direction of :func:`to_working_grid`: bilinear when growing, area averaging when shrinking)."""
+    return _resample(images, (int(shape[0]), int(shape[1])))
+
+
 def median_baseline(frames: np.ndarray) -> np.ndarray:
     """The naive mask-free baseline: ``median_t log(I_t) − log(I_t)``, the temporal median of the run's log frames
     as the background (it needs the whole run; iodine that stays longer than half the run is partly removed and
@@ -104,7 +170,7 @@ def vessel_dice(predicted: np.ndarray, truth: np.ndarray, threshold: float = VES
 def randomised_run(seed: int, n_frames: int = 10, size: int | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
     """A SYNTHETIC run of :func:`~.angio.simulate_angio_run` with randomly drawn parameters and orientation.
 
-    Drawn from ``seed``: frame size (192, 256 or 320 pixels unless ``size`` is given), motion (none / rigid /
+    Drawn from ``seed``: frame size (log-uniform 128–1024 pixels unless ``size`` is given), motion (none / rigid /
     deformable, respiratory 0–5 % and bowel 0–3 % of the rows), unattenuated counts ``I0`` (log-uniform
     3·10⁴–10⁶), peak iodine (0.15–0.5), tree depth (5–7), arrival (0.6–2.4 s), frame rate (2–6 /s), and one of the
     8 flips/transpositions of the whole run (so the tree grows in every direction).
@@ -120,7 +186,8 @@ def randomised_run(seed: int, n_frames: int = 10, size: int | None = None) -> tu
     from .angio import simulate_angio_run
 
     rng = np.random.default_rng(seed)
-    side = int(size or rng.choice([192, 256, 256, 320]))
+    low, high = TRAINED_FRAME_SIZES
+    side = int(size or round(float(np.exp(rng.uniform(np.log(low), np.log(high))))))
     motion = str(rng.choice(["none", "rigid", "deformable", "deformable"]))
     params = {
         "shape": (side, side), "motion": motion, "n_frames": n_frames,
@@ -166,6 +233,9 @@ def subtract_run_dl(
 ) -> np.ndarray:
     """Mask-free DSA: the iodine image of every frame, predicted by a network from that frame alone.
 
+    Each frame is resampled to the working grid (:func:`to_working_grid`, shorter side :data:`WORKING_SIZE`), the
+    network predicts its iodine there, and the prediction is resampled back to the frame's size.
+
     Args:
         frames: detector intensities (n, rows, cols) (counts, not logs; at least 2 frames, as for
             :func:`~.dsa.subtract_run`).
@@ -195,19 +265,21 @@ def subtract_run_dl(
     card = resolve_card(model)
     _check_card(card)
     loaded = load_model(card, device=device, cache_dir=cache_dir, progress=reporter.sub(0.0, 0.1))
-    inputs = network_input(array)
+    inputs = network_input(to_working_grid(array))
     n, _, rows, cols = inputs.shape
     pad_r, pad_c = (-rows) % _MULTIPLE, (-cols) % _MULTIPLE
-    out = np.empty((n, rows, cols), dtype=np.float32)
+    out = np.empty(array.shape, dtype=np.float32)
     starts = list(range(0, n, max(1, int(batch_size))))
     work = reporter.sub(0.1, 1.0)
-    for index, first in enumerate(starts):
-        work.check()
-        batch = torch.from_numpy(inputs[first:first + batch_size])
-        if pad_r or pad_c:
-            batch = F.pad(batch, (0, pad_c, 0, pad_r), mode="reflect")
-        out[first:first + batch_size] = loaded(batch)[:, 0, :rows, :cols].cpu().numpy()
-        work.update((index + 1) / len(starts), f"mask-free DSA {min(first + batch_size, n)}/{n}")
+    with torch.no_grad():
+        for index, first in enumerate(starts):
+            work.check()
+            batch = torch.from_numpy(inputs[first:first + batch_size])
+            if pad_r or pad_c:
+                batch = F.pad(batch, (0, pad_c, 0, pad_r), mode="reflect")
+            iodine = loaded(batch)[:, :1, :rows, :cols]
+            out[first:first + batch_size] = from_working_grid(iodine, array.shape[1:])[:, 0].cpu().numpy()
+            work.update((index + 1) / len(starts), f"mask-free DSA {min(first + batch_size, n)}/{n}")
     return out
 
 
@@ -290,6 +362,7 @@ def run_dsa_dl(frames: Any, request: DLDSARequest | None = None, *, times_s: Any
     low, high = TRAINED_FRAME_SIZES
     if card.id == MODEL_ID and not (low <= min(array.shape[1:]) and max(array.shape[1:]) <= high):
         notes.append(f"Frames of {array.shape[1]}×{array.shape[2]} pixels are outside the {low}–{high} pixel frames "
-                     "the network was trained on (vessel calibres in pixels differ): expect lower accuracy")
+                     f"the network was trained on (all are resampled to a {WORKING_SIZE}-pixel working grid, "
+                     "which loses or invents detail far outside that range): expect lower accuracy")
     return DLDSAResult(dsa=dsa, times_s=times, model=provenance, seconds=float(seconds),
                        frames_per_second=float(array.shape[0] / max(seconds, 1e-9)), notes=notes)
