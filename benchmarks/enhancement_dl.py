@@ -6,15 +6,20 @@ Cases (medians over ``--repeats`` runs after one warm-up; synthetic data; weight
   at each ``--sizes`` vs the baseline measured in the same run: classical motion-compensated DSA
   (:func:`~HCCInterventionalAILib.enhancement.dsa.subtract_run`, deformable, torch backend, mask frame 0);
 * supervised denoising (:func:`HCCInterventionalAILib.enhancement.card_denoise.denoise_with_card`, card
-  ``ct-denoise-simulated-lowdose``, tiled) of a ``--ct-shape`` CT vs the baseline measured in the same run: Noise2Self training (``--iterations``) + inference.
+  ``ct-denoise-simulated-lowdose``, tiled) of a ``--ct-shape`` CT vs the baseline measured in the same run: Noise2Self
+  training (``--iterations``, default 1000 as the library) + J-invariant inference; also Noise2Self with single-pass
+  inference.
 
-Measured 2026-11-30 on the 2-core VM with no other job (load 0.6, 2 threads, ``--sizes 512 --repeats 1``): mask-free
-DL DSA 21.1 frames/s at 10×512² vs classical deformable DSA 23.4 frames/s (0.91×). The ``--ct-shape 200 512 512``
-denoising case (warm-up + one run each of Noise2Self, 300 steps, and the supervised card) did not finish within
-580 s there, so no 512×512×200 time is reported; no GPU row has been measured.
+Measured 2026-11-30 on the 2-core VM (2 torch threads, ``--repeats 1``; no GPU row has been measured):
+
+* ``--sizes 512 1024`` (load 0.0): mask-free DL DSA 70.5 frames/s at 10×512² and 68.2 frames/s at 10×1024² (it runs
+  on a 256-px working grid), vs classical deformable DSA 24.3 and 13.2 frames/s in the same run (2.90×, 5.18×);
+* ``--ct-shape 200 512 512`` (load 1.8 at the start), per 512×512×200 volume: Noise2Self (1000 training steps +
+  J-invariant inference, 16 masked passes) 155.5 s, the same with single-pass inference 17.2 s (9.0×), the supervised
+  card 15.6 s (tiled 256² windows, 25 % overlap; 9.9×).
 
 Both on the CPU (``--threads`` torch threads) and CUDA when available. Usage:
-``python benchmarks/enhancement_dl.py [--sizes 512 1024] [--frames 10] [--ct-shape 20 512 512] [--quick]``
+``python benchmarks/enhancement_dl.py [--sizes 512 1024] [--frames 10] [--ct-shape 200 512 512] [--methods ...] [--quick]``
 """
 
 from __future__ import annotations
@@ -48,8 +53,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--ct-shape", type=int, nargs=3, default=[20, 512, 512], metavar=("K", "J", "I"))
-    parser.add_argument("--iterations", type=int, default=300)
+    parser.add_argument("--ct-shape", type=int, nargs=3, default=[200, 512, 512], metavar=("K", "J", "I"))
+    parser.add_argument("--iterations", type=int, default=1000)
     parser.add_argument("--methods", nargs="+", default=["noise2self", "noise2self-single-pass", "supervised"],
                         choices=["noise2self", "noise2self-single-pass", "supervised", "none"],
                         help="denoising cases ('none': DSA only); the first is timed first")
@@ -80,7 +85,9 @@ def main() -> None:
     body = ((yy - j / 2) / (0.4 * j)) ** 2 + ((xx - i / 2) / (0.45 * i)) ** 2 < 1
     array = np.where(body, 50.0, -1000.0)[None] + rng.normal(0, 40, (k, j, i))
     ct = Volume.from_array(array.astype(np.float32), spacing=(0.8, 0.8, 2.0), modality="CT", units="HU")
-    slab = ct.with_array(ct.array[: min(k, 4)])  # warm-up on a 4-slice slab: imports, allocator, kernels
+    del array
+    slab = Volume.from_array(ct.array[: min(k, 4)].copy(), spacing=(0.8, 0.8, 2.0), modality="CT",
+                             units="HU")  # warm-up on a 4-slice slab: imports, allocator, kernels
     for device in devices:
         settings = Noise2SelfSettings(iterations=args.iterations, device=device)
         cases = {

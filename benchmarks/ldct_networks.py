@@ -7,7 +7,10 @@ published checkpoint's trained widths are unknown here). Baseline measured in th
 Medians over ``--repeats`` forward passes after one warm-up, ``torch.no_grad``, a batch of ``--slices`` slices of
 512×512 (TransCT accepts no other size). CPU (``--threads`` torch threads) and CUDA when available.
 
-Not measured yet (the lead runs this on a quiet machine). Usage:
+Measured 2026-11-30 on the 2-core VM (load 1.6, 2 threads, ``--slices 4 --repeats 3``), seconds per 512² slice:
+RED-CNN 4.324 (baseline), CNN-10 0.190, ResNet 8.750, WGAN-VGG generator 0.404, Q-AE 0.903, TransCT 0.199, trainable
+bilateral filter 0.161 (σ_xy 0.5 px) and 0.767 (σ_xy 2 px); a 200-slice volume therefore takes from about 30 s (CNN-10,
+TransCT, bilateral) to 29 min (ResNet) on such a CPU. No GPU row has been measured. Usage:
 ``python benchmarks/ldct_networks.py [--slices 4] [--repeats 3] [--bilateral-sigma 0.5 2.0] [--only CARD ...] [--quick]``
 """
 
