@@ -7,16 +7,14 @@ Cases (medians over ``--repeats`` runs after one warm-up; synthetic data; weight
   (:func:`~HCCInterventionalAILib.enhancement.dsa.subtract_run`, deformable, torch backend, mask frame 0);
 * supervised denoising (:func:`HCCInterventionalAILib.enhancement.card_denoise.denoise_with_card`, card
   ``ct-denoise-simulated-lowdose``, tiled) of a ``--ct-shape`` CT vs the baseline measured in the same run: Noise2Self
-  training (``--iterations``, default 1000 as the library) + J-invariant inference; also Noise2Self with single-pass
-  inference.
+  training (``--iterations``, default 1000 as the library) + J-invariant inference.
 
 Measured 2026-11-30 on the 2-core VM (2 torch threads, ``--repeats 1``; no GPU row has been measured):
 
 * ``--sizes 512 1024`` (load 0.0): mask-free DL DSA 70.5 frames/s at 10×512² and 68.2 frames/s at 10×1024² (it runs
   on a 256-px working grid), vs classical deformable DSA 24.3 and 13.2 frames/s in the same run (2.90×, 5.18×);
 * ``--ct-shape 200 512 512`` (load 1.8 at the start), per 512×512×200 volume: Noise2Self (1000 training steps +
-  J-invariant inference, 16 masked passes) 155.5 s, the same with single-pass inference 17.2 s (9.0×), the supervised
-  card 15.6 s (tiled 256² windows, 25 % overlap; 9.9×).
+  J-invariant inference, 16 masked passes) 155.5 s, the supervised card 15.6 s (tiled 256² windows, 25 % overlap; 9.9×).
 
 Both on the CPU (``--threads`` torch threads) and CUDA when available. Usage:
 ``python benchmarks/enhancement_dl.py [--sizes 512 1024] [--frames 10] [--ct-shape 200 512 512] [--methods ...] [--quick]``
@@ -55,8 +53,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--ct-shape", type=int, nargs=3, default=[200, 512, 512], metavar=("K", "J", "I"))
     parser.add_argument("--iterations", type=int, default=1000)
-    parser.add_argument("--methods", nargs="+", default=["noise2self", "noise2self-single-pass", "supervised"],
-                        choices=["noise2self", "noise2self-single-pass", "supervised", "none"],
+    parser.add_argument("--methods", nargs="+", default=["noise2self", "supervised"],
+                        choices=["noise2self", "supervised", "none"],
                         help="denoising cases ('none': DSA only); the first is timed first")
     parser.add_argument("--quick", action="store_true", help="256² DSA, 4×256×256 CT, 1 repeat, 50 iterations")
     args = parser.parse_args()
@@ -93,9 +91,6 @@ def main() -> None:
         cases = {
             "noise2self": ("Noise2Self (training + J-invariant inference, baseline)",
                            lambda volume: denoise_volume(volume, settings=settings, device=device)),  # noqa: B023
-            "noise2self-single-pass": ("Noise2Self (training + single-pass inference)",
-                                       lambda volume: denoise_volume(volume, settings=settings,  # noqa: B023
-                                                                     j_invariant=False, device=device)),  # noqa: B023
             "supervised": (f"supervised denoiser {DENOISER_CARD} (tiled)",
                            lambda volume: denoise_with_card(volume, DENOISER_CARD, device=device)),  # noqa: B023
         }

@@ -170,14 +170,12 @@ class DenoiseRequest:
         method: "noise2self" (self-supervised on this scan, no weights) or the id (``id@version``) of a registered
             CT denoiser model card (:func:`~.card_denoise.denoiser_cards`), run through the model library.
         settings: Noise2Self training settings (iterations, network size, seed, device).
-        j_invariant: J-invariant reconstruction (16 masked passes) at inference.
         hallucination_k: threshold of the hallucination check (robust sd of the local change).
         hallucination_min_voxels: smallest flagged region.
     """
 
     settings: Noise2SelfSettings = field(default_factory=Noise2SelfSettings)
     method: str = "noise2self"
-    j_invariant: bool = True
     hallucination_k: float = 5.0
     hallucination_min_voxels: int = 20
 
@@ -276,7 +274,7 @@ def run_denoise(
     start = time.perf_counter()
     provenance = None
     if request.method == "noise2self":
-        denoised, state = denoise_volume(prepared, settings=request.settings, j_invariant=request.j_invariant,
+        denoised, state = denoise_volume(prepared, settings=request.settings,
                                          progress=reporter.sub(0.0, 0.9))
     else:
         from ..models.loading import load_model, resolve_card
