@@ -257,8 +257,8 @@ def test_j_invariant_output_ignores_the_pixel_and_its_eight_neighbours():
 
 
 def test_single_unmasked_pass_would_be_worse_than_the_input(case):
-    """Why inference always runs the 16 masked passes: the trained network applied once to the unmasked slices (9×
-    cheaper) treats the noise it was never shown at the blind spot as signal, and its liver PSNR falls below the
+    """Why inference always runs the 16 masked passes: the trained network applied once to the unmasked slices (16×
+    fewer passes) treats the noise it was never shown at the blind spot as signal, and its liver PSNR falls below the
     low-dose input's, whereas the J-invariant output's rises by > 3 dB (test above)."""
     import torch
 
