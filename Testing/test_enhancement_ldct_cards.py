@@ -1,4 +1,5 @@
-"""Model cards of the published low-dose-CT denoisers of the ldct-benchmark model hub (issue 10, item 3).
+"""Model cards of the published low-dose-CT denoisers of the ldct-benchmark model hub (issue 10, item 3); TransCT and
+the bilateral filter have their own architecture tests (test_enhancement_ldct_transct.py, test_enhancement_bilateral.py).
 
 Independent references:
 * URLs and SHA-256 digests: ``ldctbench/hub/checkpoints.json`` of the ``ldct-benchmark`` 0.0.15 package (Eulig et al.,
@@ -54,7 +55,13 @@ PUBLISHED = {
             "ca6ce543b476d4c3673acd2f3d1284d47d98483c41a61cc912f5214c80921363"),
     "dugan": ("https://downloads.eeulig.com/ldct-benchmark/dugan.pt",
               "c6faad8376994fe22eadc0a723f81705fda6f435f40ef0f999666e871216ac5e"),
+    "transct": ("https://downloads.eeulig.com/ldct-benchmark/transct.pt",
+                "37b5af1cb4fdfaa0c1d67d5992a5e9c6da5b6afda59bf5274d1fe5db163f959e"),
+    "bilateral": ("https://downloads.eeulig.com/ldct-benchmark/bilateral.pt",
+                  "3e0722758e31c92fd11cc8bb9f5d2e93714a885bbe21183228fbe8946e79d5ff"),
 }
+#: Slice sizes a card is restricted to (TransCT's token grids are fixed by 512×512 slices).
+SLICE_SHAPE = {"transct": (512, 512)}
 PARAMETERS = {"redcnn": 1_848_865, "cnn10": 24_513, "resnet": 1_843_329, "wganvgg": 56_097, "qae": 49_818, "dugan": 1_848_865}
 #: Parameter names of ldct-benchmark's ``Model`` for the cards tested by key (see the module docstring).
 KEYS = {
@@ -86,12 +93,13 @@ def test_card_matches_the_published_checkpoint_list(method):
     assert all(re.fullmatch(r"[0-9a-f]{64}", f.sha256) for f in card.files)
     assert card.task == "image-to-image" and card.format == "state_dict" and card.state_dict_key == "model_state_dict"
     assert card.input.modality == "CT" and card.input.spatial_dims == 2
+    assert card.input.slice_shape == SLICE_SHAPE.get(method)
     norm = card.input_normalisation
-    assert (norm.hu_offset, norm.mean, norm.scale) == (1024.0, MEAN, STD)
+    assert (norm.hu_offset, norm.mean, norm.scale, norm.residual) == (1024.0, MEAN, STD, False)
     assert not card.training.trained_by_project and card.research_only
 
 
-@pytest.mark.parametrize("method", sorted(PUBLISHED))
+@pytest.mark.parametrize("method", sorted(PARAMETERS))
 def test_named_architecture_builds_with_the_papers_parameter_count(method):
     """The network a card names builds through the model library, with the parameter count worked out by hand from
     the paper (module docstring), and maps a (2, 1, 40, 40) batch to the same shape."""

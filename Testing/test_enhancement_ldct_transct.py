@@ -1,7 +1,7 @@
 """TransCT (Zhang et al., MICCAI 2021) and its ldct-benchmark model card (issue 10, item 3).
 
 Independent references:
-* URL and SHA-256: ``ldctbench/hub/checkpoints.json`` of ``ldct-benchmark`` 0.0.15 (entry ``transct``), copied below;
+* URL and SHA-256: checked with the other ldct-benchmark cards in ``test_enhancement_ldct_cards.py``;
   normalisation as for the other ldct-benchmark cards (HU + 1024, training-set mean 481.454…, sd 502.185…,
   ``ldctbench/data/info.yml``, ``"meanstd"``).
 * Parameter names and shapes: read off ldct-benchmark 0.0.15's ``ldctbench/methods/transct/network.py`` (``Model``)
@@ -43,8 +43,6 @@ from torch_threads import one_torch_thread  # noqa: F401  (autouse: torch on one
 
 from HCCInterventionalAILib.models.card import builtin_cards_directory, card_from_dict, load_card
 
-URL = "https://downloads.eeulig.com/ldct-benchmark/transct.pt"
-SHA256 = "37b5af1cb4fdfaa0c1d67d5992a5e9c6da5b6afda59bf5274d1fe5db163f959e"
 PARAMETERS = 79_347_520
 MEAN, STD = 481.45419786099086, 502.18507379395044
 CARD = builtin_cards_directory() / "ldct-benchmark-transct.json"
@@ -98,21 +96,11 @@ def transct():
     return build_network(card.network.name, card.network.args).eval()
 
 
-def test_card_matches_the_published_checkpoint_list():
-    """The card validates against the schema, names the published URL and SHA-256, 'model_state_dict', 2-D input
-    fixed at 512×512 slices, and ldct-benchmark's normalisation (HU + 1024, mean, sd)."""
-    import jsonschema
-
-    data = json.loads(CARD.read_text(encoding="utf-8"))
-    schema = json.loads((builtin_cards_directory() / "model-card.schema.json").read_text(encoding="utf-8"))
-    jsonschema.Draft202012Validator(schema).validate(data)
+def test_card_states_the_512_slice_limit():
+    """The card restricts input to 512×512 slices and says so in its limitations (URL, digest and normalisation of
+    the card: ``test_enhancement_ldct_cards.py``)."""
     card = load_card(CARD)
-    assert [(f.url, f.sha256) for f in card.files] == [(URL, SHA256)]
-    assert card.task == "image-to-image" and card.format == "state_dict" and card.state_dict_key == "model_state_dict"
-    assert card.input.modality == "CT" and card.input.spatial_dims == 2 and card.input.slice_shape == (512, 512)
-    norm = card.input_normalisation
-    assert (norm.hu_offset, norm.mean, norm.scale, norm.residual) == (1024.0, MEAN, STD, False)
-    assert not card.training.trained_by_project and card.research_only
+    assert card.input.slice_shape == (512, 512)
     assert "512x512" in card.limitations
 
 
