@@ -296,10 +296,13 @@ class HCCImageEnhancementWidget(ScriptedLoadableModuleWidget, VTKObservationMixi
             self.ui.denoiseStatusLabel.text = _("Created '{name}': noise {before:.1f} -> {after:.1f} HU.").format(
                 name=nodes["denoised"].GetName(), before=result.noise_sd_before_hu, after=result.noise_sd_after_hu)
             flagged = result.hallucination.flagged
-            self.ui.hallucinationLabel.text = (
-                _("HALLUCINATION FLAG: {count} region(s) changed more than noise explains; compare with the "
-                  "difference map.").format(count=len(result.hallucination.regions)) if flagged
-                else _("No hallucination flag: the changes are consistent with noise removal."))
+            text = (_("HALLUCINATION FLAG: the network changed {count} region(s) more than noise explains; compare "
+                      "with the difference map.").format(count=len(result.hallucination.regions)) if flagged
+                    else _("No hallucination flag: the changes are consistent with noise removal."))
+            if result.reverted_fraction is not None:
+                text += " " + _("Structure guard: the input was kept in {percent:.1f} % of soft tissue.").format(
+                    percent=100 * result.reverted_fraction)
+            self.ui.hallucinationLabel.text = text
 
         self._start("denoise", self.ui.denoiseStatusLabel,
                     lambda progress, token: self.logic.denoise(p.ctVolume, progressCallback=progress,

@@ -66,6 +66,20 @@ def test_run_denoise_reports_noise_and_checks(small_ct):
     json.dumps(result.to_dict())
 
 
+def test_structure_guard_is_on_by_default_and_can_be_switched_off(small_ct):
+    """Default: the output is input + w · (network − input) with 0 ≤ w ≤ 1, so it lies between the input and the
+    network's output voxel by voxel (both runs train the same network: same seed, CPU), and the guard reports the
+    fraction it reverted (< 0.5 on white noise). Switched off: the network's own output, no fraction reported."""
+    settings = Noise2SelfSettings(iterations=40, width=8, depth=3, patch_size=48, batch_size=4, device="cpu")
+    raw = run_denoise(small_ct, DenoiseRequest(settings=settings, keep_structure=False))
+    guarded = run_denoise(small_ct, DenoiseRequest(settings=settings))
+    assert raw.reverted_fraction is None and 0.0 <= guarded.reverted_fraction < 0.5
+    low = np.minimum(small_ct.array, raw.denoised.array) - 1e-3
+    high = np.maximum(small_ct.array, raw.denoised.array) + 1e-3
+    assert np.all((guarded.denoised.array >= low) & (guarded.denoised.array <= high))
+    assert json.loads(json.dumps(guarded.to_dict()))["reverted_fraction"] == guarded.reverted_fraction
+
+
 @pytest.mark.scene
 def test_results_to_scene(run, small_ct, mrml_scene):
     from HCCInterventionalAILib.enhancement.scene_bridge import result_to_scene

@@ -95,6 +95,9 @@ def register(app: typer.Typer) -> None:
                                                       "(its weights are downloaded and verified on first use)"),
         iterations: int = typer.Option(1000, min=1, help="Noise2Self training steps on this scan"),
         seed: int = typer.Option(0, help="Random seed"),
+        keep_structure: bool = typer.Option(True, "--keep-structure/--no-keep-structure",
+                                            help="Structure guard: keep the input where the network changed more "
+                                                 "than noise explains (blurred edges, invented detail)"),
         device: DeviceOption = "auto",
         overwrite: OverwriteOption = False,
         quiet: QuietOption = False,
@@ -106,14 +109,17 @@ def register(app: typer.Typer) -> None:
 
         with user_errors(output):
             check_device(device)
-            request = DenoiseRequest(method=method, settings=Noise2SelfSettings(
+            request = DenoiseRequest(method=method, keep_structure=keep_structure, settings=Noise2SelfSettings(
                 iterations=iterations, seed=seed, device=None if device == "auto" else device))
             with atomic_output(output, overwrite=overwrite) as staging, \
                     terminal_progress("hccai enhance denoise", enabled=not quiet) as progress:
                 volume = read_volume(ct)
                 result = run_denoise(volume, request, progress=progress)
                 write_denoise_outputs(result, staging)
-        flag = "FLAGGED: changes larger than noise explains" if result.hallucination.flagged else "no hallucination flag"
+        flag = ("FLAGGED: the network changed structure more than noise explains"
+                if result.hallucination.flagged else "no hallucination flag")
+        if result.reverted_fraction is not None:
+            flag += f"; structure guard kept the input in {100 * result.reverted_fraction:.1f} % of soft tissue"
         typer.echo(f"Noise {result.noise_sd_before_hu:.1f} → {result.noise_sd_after_hu:.1f} HU; {flag}; outputs in {output}")
 
     app.add_typer(enhance, name="enhance")

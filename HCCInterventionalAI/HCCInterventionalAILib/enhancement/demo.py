@@ -82,6 +82,7 @@ def _supervised_denoise(context: Any, section: Any, crop: Any, low: Any, k: int,
         "supervised_cnr_after": result.cnr_after,
         "supervised_hallucination_flagged": result.hallucination.flagged,
         "supervised_hallucination_regions": result.hallucination.to_dict()["regions"],
+        "supervised_reverted_fraction": result.reverted_fraction,
         "supervised_inference_seconds": result.inference_seconds,
     }, result.hallucination
 
@@ -171,10 +172,11 @@ def enhancement_demo_step(context: Any) -> None:
     section.key_values({k: v for k, v in denoise_numbers.items() if not isinstance(v, (dict, list))})
     for label, report in (("Noise2Self", result.hallucination), ("The supervised network", supervised_report)):
         if report.flagged:
-            section.warning(f"{label}: the hallucination check flagged {len(report.regions)} region(s) changed more "
-                            "than noise explains (largest first in results.json, index order k, j, i); look there "
-                            "in the difference map before relying on detail (e.g. a small enhancing vessel smoothed "
-                            "away).")
+            section.warning(f"{label}: the hallucination check flagged {len(report.regions)} region(s) the network "
+                            "changed more than noise explains (largest first in results.json, index order k, j, i; "
+                            "e.g. a bone edge blurred or a small enhancing vessel smoothed away). The structure guard "
+                            "kept the input there in the output shown; look at the difference map before relying on "
+                            "detail.")
     context.results["enhancement"] = {"dsa": dsa_numbers, "denoise": denoise_numbers}
     if context.scene is not None:
         result_to_scene(context.scene, compensated, name="Synthetic run")

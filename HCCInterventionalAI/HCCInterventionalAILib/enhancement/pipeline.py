@@ -21,7 +21,7 @@ from .denoise import DenoiserState, Noise2SelfSettings, denoise_volume
 from .dsa import TimeIntensityCurve, as_frames, select_mask_frame, subtract_run, time_intensity_curve
 from .errors import EnhancementInputError
 from .lowdose import require_ct
-from .quality import HallucinationReport, cnr, difference_map, hallucination_check, snr
+from .quality import HallucinationReport, cnr, difference_map, hallucination_check, noise_consistent_blend, snr
 from .registration import noise_sd, resolve_backend
 
 __all__ = [
@@ -172,12 +172,18 @@ class DenoiseRequest:
         settings: Noise2Self training settings (iterations, network size, seed, device).
         hallucination_k: threshold of the hallucination check (robust sd of the local change).
         hallucination_min_voxels: smallest flagged region.
+        keep_structure: structure guard: the output keeps only the changes noise explains,
+            ``input + w · (network − input)`` (:func:`~.quality.noise_consistent_blend`), so an edge the network
+            blurred or a structure it invented reverts to the input there. False: the network's output as it is.
+        structure_k: the guard's scale ``k`` (w = 1/2 where the local change is k robust sd).
     """
 
     settings: Noise2SelfSettings = field(default_factory=Noise2SelfSettings)
     method: str = "noise2self"
     hallucination_k: float = 5.0
     hallucination_min_voxels: int = 20
+    keep_structure: bool = True
+    structure_k: float = 3.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -191,7 +197,10 @@ class DenoiseResult:
         denoised: the new CT volume; ``difference``: denoised − input (HU).
         noise_sd_before_hu / noise_sd_after_hu: median over slices of the Immerkær noise estimate.
         snr_before / snr_after, cnr_before / cnr_after: in the given ROIs (None without ROIs).
-        hallucination: the hallucination check of the change.
+        hallucination: the hallucination check of the network's own change (before the structure guard, so it
+            shows what the network did even where the guard reverted it).
+        reverted_fraction: fraction of the checked region where the structure guard kept less than half of the
+            network's change (None without the guard).
         training_seconds, inference_seconds, final_loss: of the Noise2Self network.
         method: "noise2self" or the model card key; provenance: the card's model (id, version, checksums, device).
     """
@@ -211,6 +220,7 @@ class DenoiseResult:
     state: DenoiserState | None = None
     method: str = "noise2self"
     provenance: dict[str, Any] | None = None
+    reverted_fraction: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -222,6 +232,7 @@ class DenoiseResult:
             "cnr_before": self.cnr_before,
             "cnr_after": self.cnr_after,
             "hallucination": self.hallucination.to_dict(),
+            "reverted_fraction": self.reverted_fraction,
             "training_seconds": self.training_seconds,
             "inference_seconds": self.inference_seconds,
             "final_loss": self.final_loss if self.final_loss == self.final_loss else None,  # NaN: no training
@@ -258,8 +269,8 @@ def run_denoise(
         ct: the noisy CT (HU).
         request: settings.
         lesion_roi, background_roi: optional masks for SNR (background) and CNR (lesion vs background).
-        region: where the hallucination check looks (default: voxels between −200 and 400 HU in the input,
-            i.e. soft tissue, eroded by one voxel within each slice).
+        region: where the hallucination check and the structure guard measure the spread of the change (default:
+            voxels between −200 and 400 HU in the input, i.e. soft tissue, eroded by one voxel within each slice).
         cache_dir: model download cache (model cards; default: the model library's).
         progress: progress reporter or callback.
 
@@ -290,8 +301,14 @@ def run_denoise(
         in_plane = np.zeros((3, 3, 3), dtype=bool)
         in_plane[1] = [[False, True, False], [True, True, True], [False, True, False]]  # thin slabs keep a region
         region = binary_erosion((prepared.array > -200) & (prepared.array < 400), structure=in_plane)
+    region = np.asarray(region, dtype=bool)
     report = hallucination_check(prepared.array, denoised.array, region=region, k=request.hallucination_k,
                                  min_voxels=request.hallucination_min_voxels)
+    reverted = None
+    if request.keep_structure:
+        guarded, weight = noise_consistent_blend(prepared.array, denoised.array, k=request.structure_k, region=region)
+        reverted = float((weight[region] < 0.5).mean()) if region.any() else 0.0
+        denoised = denoised.with_array(guarded, metadata={**denoised.metadata, "structure_guard_k": request.structure_k})
     difference = prepared.with_array(difference_map(prepared.array, denoised.array),
                                      name=f"{ct.name} (denoised − input)", units="HU")
     result = DenoiseResult(
@@ -299,7 +316,7 @@ def run_denoise(
         noise_sd_before_hu=_slice_noise(prepared.array), noise_sd_after_hu=_slice_noise(denoised.array),
         hallucination=report, training_seconds=state.seconds, inference_seconds=float(total - state.seconds),
         final_loss=state.final_loss, state=state if request.method == "noise2self" else None, method=request.method,
-        provenance=provenance,
+        provenance=provenance, reverted_fraction=reverted,
     )
     if background_roi is not None:
         result.snr_before, result.snr_after = snr(prepared.array, background_roi), snr(denoised.array, background_roi)

@@ -28,6 +28,7 @@ __all__ = [
     "hallucination_check",
     "local_change",
     "noise_consistent_blend",
+    "structure_weight",
     "noise_power_spectrum",
     "psnr",
     "snr",
@@ -202,12 +203,19 @@ def hallucination_check(
     return HallucinationReport(bool(regions), float(k * spread), float(spread), regions, candidate)
 
 
-def noise_consistent_blend(before: np.ndarray, after: np.ndarray, *, k: float = 3.0, sigma_px: float = 1.5,
-                           region: np.ndarray | None = None) -> np.ndarray:
-    """Keep the changes that noise explains: ``before + w · (after − before)`` with
-    ``w = 1 / (1 + (m / (k s))⁴)`` (m, s from :func:`local_change`): full weight where the local change is
-    noise-like, the input where the network changed structure (edges it blurred, anything it invented)."""
+def structure_weight(before: np.ndarray, after: np.ndarray, *, k: float = 3.0, sigma_px: float = 1.5,
+                     region: np.ndarray | None = None) -> np.ndarray:
+    """Weight of the change that noise explains, ``w = 1 / (1 + (m / (k s))⁴)`` (m, s from :func:`local_change`):
+    ≈ 1 where the local change is noise-like (|m| ≪ k s), 1/2 at |m| = k s, → 0 where the enhancement changed
+    structure (an edge it blurred, anything it invented)."""
     mean, spread = local_change(before, after, sigma_px, region)
-    weight = 1.0 / (1.0 + (mean / (k * spread)) ** 4)
-    diff = difference_map(before, after)
-    return (np.asarray(before, dtype=np.float32) + weight * diff).astype(np.float32)
+    return (1.0 / (1.0 + (mean / (k * spread)) ** 4)).astype(np.float32)
+
+
+def noise_consistent_blend(before: np.ndarray, after: np.ndarray, *, k: float = 3.0, sigma_px: float = 1.5,
+                           region: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Keep the changes that noise explains: ``before + w · (after − before)`` with ``w`` from
+    :func:`structure_weight`; returns (blended image float32, w)."""
+    weight = structure_weight(before, after, k=k, sigma_px=sigma_px, region=region)
+    blended = np.asarray(before, dtype=np.float32) + weight * difference_map(before, after)
+    return blended.astype(np.float32), weight

@@ -60,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     denoise.add_argument("--method", default="noise2self", help="noise2self or a denoiser model card id")
     denoise.add_argument("--iterations", type=int, default=1000)
     denoise.add_argument("--seed", type=int, default=0)
+    denoise.add_argument("--no-keep-structure", action="store_true", help="switch the structure guard off")
     denoise.add_argument("--rois", type=Path, default=None, help=".npz with 'lesion' and/or 'background' masks")
     for sub in (dsa, denoise):
         sub.add_argument("--device", default="auto")
@@ -95,7 +96,7 @@ def _denoise(args: argparse.Namespace, progress: Progress) -> str:
     from .denoise import Noise2SelfSettings
     from .pipeline import DenoiseRequest, run_denoise
 
-    request = DenoiseRequest(method=args.method, settings=Noise2SelfSettings(
+    request = DenoiseRequest(method=args.method, keep_structure=not args.no_keep_structure, settings=Noise2SelfSettings(
         iterations=args.iterations, seed=args.seed, device=None if args.device == "auto" else args.device))
     with atomic_output(args.output) as staging:
         ct = read_volume(args.ct)
@@ -166,6 +167,8 @@ def start_denoise_worker(ct: Volume, request: DenoiseRequest, *, lesion: np.ndar
         arguments = ["denoise", "--ct", write_volume(ct, folder / "ct.nrrd"), "--method", request.method,
                      "--iterations", settings.iterations, "--seed", settings.seed,
                      "--device", settings.device or "auto", "-o", folder / OUTPUT_NAME]
+        if not request.keep_structure:
+            arguments.append("--no-keep-structure")
         rois = {k: np.asarray(v, dtype=bool) for k, v in (("lesion", lesion), ("background", background))
                 if v is not None}
         if rois:
@@ -216,7 +219,7 @@ def _read_denoise(folder: Path, numbers: dict[str, Any]) -> DenoiseResult:
         final_loss=float("nan") if final_loss is None else float(final_loss),
         snr_before=numbers["snr_before"], snr_after=numbers["snr_after"], cnr_before=numbers["cnr_before"],
         cnr_after=numbers["cnr_after"], method=numbers.get("model", "noise2self"),
-        provenance=numbers.get("provenance"))
+        provenance=numbers.get("provenance"), reverted_fraction=numbers.get("reverted_fraction"))
 
 
 def read_result(runner: WorkerRunner | str | os.PathLike, *,
