@@ -21,7 +21,7 @@ from .denoise import DenoiserState, Noise2SelfSettings, denoise_volume
 from .dsa import TimeIntensityCurve, as_frames, select_mask_frame, subtract_run, time_intensity_curve
 from .errors import EnhancementInputError
 from .lowdose import require_ct
-from .quality import HallucinationReport, cnr, difference_map, hallucination_check, noise_consistent_blend, snr
+from .quality import HallucinationReport, cnr, difference_map, hallucination_check, revert_flagged, snr
 from .registration import noise_sd, resolve_backend
 
 __all__ = [
@@ -172,10 +172,9 @@ class DenoiseRequest:
         settings: Noise2Self training settings (iterations, network size, seed, device).
         hallucination_k: threshold of the hallucination check (robust sd of the local change).
         hallucination_min_voxels: smallest flagged region.
-        keep_structure: structure guard: the output keeps only the changes noise explains,
-            ``input + w · (network − input)`` (:func:`~.quality.noise_consistent_blend`), so an edge the network
-            blurred or a structure it invented reverts to the input there. False: the network's output as it is.
-        structure_k: the guard's scale ``k`` (w = 1/2 where the local change is k robust sd).
+        keep_structure: structure guard: where the hallucination check flags the network's change (an edge it
+            blurred, a structure it invented), the output keeps the input (:func:`~.quality.revert_flagged`); the
+            rest is the network's output unchanged. False: the network's output everywhere.
     """
 
     settings: Noise2SelfSettings = field(default_factory=Noise2SelfSettings)
@@ -183,7 +182,6 @@ class DenoiseRequest:
     hallucination_k: float = 5.0
     hallucination_min_voxels: int = 20
     keep_structure: bool = True
-    structure_k: float = 3.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -200,7 +198,7 @@ class DenoiseResult:
         hallucination: the hallucination check of the network's own change (before the structure guard, so it
             shows what the network did even where the guard reverted it).
         reverted_fraction: fraction of the checked region where the structure guard kept less than half of the
-            network's change (None without the guard).
+            network's change, i.e. around the flagged regions (None without the guard).
         training_seconds, inference_seconds, final_loss: of the Noise2Self network.
         method: "noise2self" or the model card key; provenance: the card's model (id, version, checksums, device).
     """
@@ -306,9 +304,9 @@ def run_denoise(
                                  min_voxels=request.hallucination_min_voxels)
     reverted = None
     if request.keep_structure:
-        guarded, weight = noise_consistent_blend(prepared.array, denoised.array, k=request.structure_k, region=region)
+        guarded, weight = revert_flagged(prepared.array, denoised.array, report)
         reverted = float((weight[region] < 0.5).mean()) if region.any() else 0.0
-        denoised = denoised.with_array(guarded, metadata={**denoised.metadata, "structure_guard_k": request.structure_k})
+        denoised = denoised.with_array(guarded, metadata={**denoised.metadata, "structure_guard": True})
     difference = prepared.with_array(difference_map(prepared.array, denoised.array),
                                      name=f"{ct.name} (denoised − input)", units="HU")
     result = DenoiseResult(

@@ -27,10 +27,9 @@ __all__ = [
     "difference_map",
     "hallucination_check",
     "local_change",
-    "noise_consistent_blend",
-    "structure_weight",
     "noise_power_spectrum",
     "psnr",
+    "revert_flagged",
     "snr",
 ]
 
@@ -203,19 +202,36 @@ def hallucination_check(
     return HallucinationReport(bool(regions), float(k * spread), float(spread), regions, candidate)
 
 
-def structure_weight(before: np.ndarray, after: np.ndarray, *, k: float = 3.0, sigma_px: float = 1.5,
-                     region: np.ndarray | None = None) -> np.ndarray:
-    """Weight of the change that noise explains, ``w = 1 / (1 + (m / (k s))⁴)`` (m, s from :func:`local_change`):
-    ≈ 1 where the local change is noise-like (|m| ≪ k s), 1/2 at |m| = k s, → 0 where the enhancement changed
-    structure (an edge it blurred, anything it invented)."""
-    mean, spread = local_change(before, after, sigma_px, region)
-    return (1.0 / (1.0 + (mean / (k * spread)) ** 4)).astype(np.float32)
+def revert_flagged(before: np.ndarray, after: np.ndarray, report: HallucinationReport, *, margin_px: int = 2,
+                   sigma_px: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Structure guard: keep the input where the hallucination check flagged the change.
 
+    ``before + w · (after − before)`` with ``w = 1 − G_σ ∗ D(F)``: ``F`` the flagged voxels, ``D`` an in-plane
+    dilation by ``margin_px`` (the flagged core is where the local mean exceeds the threshold; the change it averages
+    reaches further), ``G_σ`` an in-plane Gaussian for a soft border. Voxels far from any flagged region keep the
+    enhancement unchanged (w = 1); an output without flags is returned as it is.
 
-def noise_consistent_blend(before: np.ndarray, after: np.ndarray, *, k: float = 3.0, sigma_px: float = 1.5,
-                           region: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Keep the changes that noise explains: ``before + w · (after − before)`` with ``w`` from
-    :func:`structure_weight`; returns (blended image float32, w)."""
-    weight = structure_weight(before, after, k=k, sigma_px=sigma_px, region=region)
-    blended = np.asarray(before, dtype=np.float32) + weight * difference_map(before, after)
-    return blended.astype(np.float32), weight
+    Args:
+        before: the input image.
+        after: the enhanced image.
+        report: :func:`hallucination_check` of ``after`` against ``before`` (its ``mask``).
+        margin_px: dilation of the flagged voxels, pixels in-plane.
+        sigma_px: Gaussian softening of the border, pixels in-plane.
+
+    Returns:
+        (guarded image float32, w float32).
+    """
+    from scipy.ndimage import binary_dilation, gaussian_filter
+
+    after = np.asarray(after, dtype=np.float32)
+    if not report.flagged or report.mask is None:
+        return after.copy(), np.ones(after.shape, dtype=np.float32)
+    flagged = np.asarray(report.mask, dtype=bool)
+    structure = np.zeros((3,) * flagged.ndim, dtype=bool)
+    structure[(1,) * (flagged.ndim - 2) + (slice(None), slice(None))] = [[0, 1, 0], [1, 1, 1], [0, 1, 0]]
+    grown = binary_dilation(flagged, structure=structure, iterations=margin_px) if margin_px > 0 else flagged
+    sigma = (0.0,) * (flagged.ndim - 2) + (sigma_px, sigma_px)
+    weight = np.clip(1.0 - gaussian_filter(grown.astype(np.float32), sigma=sigma), 0.0, 1.0)
+    weight[flagged] = 0.0
+    guarded = np.asarray(before, dtype=np.float32) + weight * difference_map(before, after)
+    return guarded.astype(np.float32), weight.astype(np.float32)
