@@ -173,6 +173,18 @@ def test_lesion_volume_excess_is_mostly_residual_noise(case):
     assert 15.0 < float(error.std()) < 0.6 * float(noise.std())
 
 
+def _planted_sphere(case, radius_mm):
+    """(centre index, mask) of a sphere of ``radius_mm`` around a liver-background voxel a third of the way through
+    the background voxels (a place the input holds no structure)."""
+    voxels = np.argwhere(case["liver_background"])
+    centre = voxels[len(voxels) // 3]
+    kk, jj, ii = np.ogrid[tuple(slice(0, n) for n in case["low"].shape)]
+    spacing_i, spacing_j, spacing_k = case["low"].spacing
+    sphere = (((kk - centre[0]) * spacing_k) ** 2 + ((jj - centre[1]) * spacing_j) ** 2
+              + ((ii - centre[2]) * spacing_i) ** 2) <= radius_mm**2
+    return centre, sphere
+
+
 def test_hallucination_check_flags_a_planted_structure_only(case):
     """The real denoiser output is not flagged in the liver; a planted 12 mm-radius +60 HU sphere (a fake lesion the
     input does not contain; 73 voxels of 4 × 4 × 6 mm) is flagged, at its own position (centroid within 1.5 voxels).
@@ -181,11 +193,7 @@ def test_hallucination_check_flags_a_planted_structure_only(case):
     low, den, masks = case["low"].array, case["denoised"].array, case["masks"]
     region = binary_erosion(masks["Liver"], iterations=1)
     assert not hallucination_check(low, den, region=region, min_voxels=20).flagged
-    centre = np.argwhere(case["liver_background"])[len(np.argwhere(case["liver_background"])) // 3]
-    kk, jj, ii = np.ogrid[: den.shape[0], : den.shape[1], : den.shape[2]]
-    spacing_i, spacing_j, spacing_k = case["low"].spacing
-    sphere = (((kk - centre[0]) * spacing_k) ** 2 + ((jj - centre[1]) * spacing_j) ** 2
-              + ((ii - centre[2]) * spacing_i) ** 2) <= 12.0**2
+    centre, sphere = _planted_sphere(case, 12.0)
     report = hallucination_check(low, den + 60.0 * sphere, region=region, min_voxels=20)
     assert report.flagged
     assert np.linalg.norm(np.array(report.regions[0]["centroid_ijk"]) - centre) < 1.5
@@ -282,12 +290,8 @@ def test_structure_guard_reverts_a_planted_structure_and_nothing_else(case):
     the network's output everywhere."""
     from HCCInterventionalAILib.enhancement.quality import revert_flagged
 
-    low, den, background = case["low"].array, case["denoised"].array, case["liver_background"]
-    centre = np.argwhere(background)[len(np.argwhere(background)) // 3]
-    kk, jj, ii = np.ogrid[: den.shape[0], : den.shape[1], : den.shape[2]]
-    spacing_i, spacing_j, spacing_k = case["low"].spacing
-    sphere = (((kk - centre[0]) * spacing_k) ** 2 + ((jj - centre[1]) * spacing_j) ** 2
-              + ((ii - centre[2]) * spacing_i) ** 2) <= 12.0**2
+    low, den = case["low"].array, case["denoised"].array
+    _, sphere = _planted_sphere(case, 12.0)
     region = binary_erosion(case["masks"]["Liver"], iterations=1)
     fake = den + 60.0 * sphere
     report = hallucination_check(low, fake, region=region, min_voxels=20)
